@@ -1,0 +1,37 @@
+"""Domain errors. The CLI maps each to one clear line on stderr and an exit code."""
+
+
+class ExplorerError(Exception):
+    """Base class for every error explorer reports to a user."""
+
+    exit_code = 1
+
+
+class UsageError(ExplorerError):
+    """A parameter or argument is out of range or inconsistent."""
+
+    exit_code = 2
+
+
+class IndexMissingError(ExplorerError):
+    """No index exists at the given location."""
+
+
+class IndexCorruptError(ExplorerError):
+    """An index file is damaged, foreign or from an unknown schema version."""
+
+
+class IndexLockedError(ExplorerError):
+    """Another process is writing the index."""
+
+
+class IncompatibleIndexError(ExplorerError):
+    """The index was built with another backbone, layer or weights."""
+
+
+class WeightsUnavailableError(ExplorerError):
+    """Model weights could not be found, downloaded or read."""
+
+
+class NoImagesError(ExplorerError):
+    """A folder or list of paths held no readable image."""
