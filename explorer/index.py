@@ -1,0 +1,467 @@
+"""The on-disk index: manifest, arrays, metadata, lock and atomic writes.
+
+Layout of an index folder (default ``./.explorer``)::
+
+    manifest.json          schema, backbone, root, counts, and the names of the
+                           current generation's files with their sizes and sha256
+    images-<gen>.json      one record per indexed image, plus the skipped files
+    features-<gen>.npy     (n, d) float16 raw backbone features
+    vectors-<gen>.npy      (n, c) float32 unit PCA vectors (dot = cosine)
+    pca-<gen>.npz          PCA mean / components / explained variance
+    classes-<gen>.npz      top-5 ImageNet classes per image (when the backbone has them)
+    thumbs-<gen>.bin       concatenated WebP thumbnails, offsets in thumbs-<gen>.npy
+    analysis-<gen>.npz     clusters, 2-D map, neighbour graph (written by the report step)
+    checkpoints/           chunks of an extraction in progress
+    lock                   held (flock) by the process writing the index
+
+A commit writes every file of a new generation, then replaces ``manifest.json``
+atomically, then deletes files no manifest names. A crash at any point leaves
+either the old or the new index, never a mix. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from explorer.backbones import BackboneInfo
+from explorer.errors import IndexCorruptError, IndexLockedError, IndexMissingError
+from explorer.search import Projection
+
+SCHEMA_VERSION = 1
+DEFAULT_INDEX_DIR = ".explorer"
+MANIFEST = "manifest.json"
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One indexed image.
+
+    ``path`` is relative to the index root (``/``-separated) for files under it,
+    absolute otherwise; non-UTF-8 bytes are kept as surrogate escapes.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class SkipRecord:
+    """A file that could not be indexed, and why."""
+
+    path: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class Analysis:
+    """Clusters, map and neighbour graph computed over the index vectors."""
+
+    labels: NDArray[np.int32]
+    centers: NDArray[np.float32]
+    coords: NDArray[np.float32]
+    neighbors: NDArray[np.int32]
+    scores: NDArray[np.float32]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class IndexData:
+    """Everything one generation of an index holds, in memory."""
+
+    root: str
+    backbone: BackboneInfo
+    records: list[ImageRecord]
+    skipped: list[SkipRecord]
+    features: NDArray[np.float16]
+    vectors: NDArray[np.float32]
+    projection: Projection
+    thumbnails: list[bytes]
+    class_ids: NDArray[np.int16] | None = None
+    class_probs: NDArray[np.float16] | None = None
+    analysis: Analysis | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def default_index_path() -> Path:
+    """``$EXPLORER_INDEX`` if set, else ``./.explorer``."""
+    return Path(os.environ.get("EXPLORER_INDEX") or DEFAULT_INDEX_DIR)
+
+
+def index_exists(path: Path) -> bool:
+    """Whether a committed index lives at ``path``."""
+    return (path / MANIFEST).is_file()
+
+
+# ---------------------------------------------------------------- atomic files
+
+
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Write a file atomically: temp file in the same folder, fsync, rename.
+
+    On any error the temp file is removed and ``path`` is untouched.
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Atomically write ``data`` to ``path``."""
+    def write(fh: io.BufferedWriter) -> None:
+        fh.write(data)
+
+    atomic_write(path, write)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _npy_bytes(array: NDArray[Any]) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _npz_bytes(**arrays: NDArray[Any]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- lock
+
+
+@contextlib.contextmanager
+def lock_index(path: Path, *, command: str) -> Iterator[None]:
+    """Hold the index's writer lock for the duration of the block.
+
+    The lock is an ``flock`` on ``<index>/lock``, so the kernel releases it when
+    the holder dies: a lock left by a killed process never blocks anyone.
+
+    Raises:
+        IndexLockedError: If another process holds it (names that process).
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    lock_path = path / "lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = lock_path.read_text(errors="replace").strip() or "another process"
+            raise IndexLockedError(
+                f"the index at {path} is being written by {holder}; wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} ({command}, since {time.strftime('%H:%M:%S')})".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- save
+
+
+def save_index(path: Path, data: IndexData) -> None:
+    """Commit ``data`` as the index's new generation, atomically.
+
+    Raises:
+        OSError: If a file cannot be written; the previous index stays intact.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    gen = f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+    n = len(data.records)
+    blob = b"".join(data.thumbnails)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(t) for t in data.thumbnails], dtype=np.int64)
+    payloads: dict[str, bytes] = {
+        "images": json.dumps(
+            {
+                "records": [asdict(r) for r in data.records],
+                "skipped": [asdict(s) for s in data.skipped],
+            },
+            ensure_ascii=True,
+        ).encode(),
+        "features": _npy_bytes(data.features.astype(np.float16, copy=False)),
+        "vectors": _npy_bytes(data.vectors.astype(np.float32, copy=False)),
+        "pca": _npz_bytes(
+            mean=data.projection.mean,
+            components=data.projection.components,
+            explained_variance_ratio=data.projection.explained_variance_ratio,
+        ),
+        "thumbs": blob,
+        "thumb_offsets": _npy_bytes(offsets),
+    }
+    if data.class_ids is not None and data.class_probs is not None:
+        payloads["classes"] = _npz_bytes(ids=data.class_ids, probs=data.class_probs)
+    if data.analysis is not None:
+        a = data.analysis
+        payloads["analysis"] = _npz_bytes(
+            labels=a.labels,
+            centers=a.centers,
+            coords=a.coords,
+            neighbors=a.neighbors,
+            scores=a.scores,
+        )
+    suffix = {"images": "json", "thumbs": "bin", "pca": "npz", "classes": "npz", "analysis": "npz"}
+    files: dict[str, dict[str, Any]] = {}
+    for key, payload in payloads.items():
+        name = f"{key}-{gen}.{suffix.get(key, 'npy')}"
+        atomic_write_bytes(path / name, payload)
+        files[key] = {"name": name, "bytes": len(payload), "sha256": _sha(payload)}
+    manifest = {
+        "schema": SCHEMA_VERSION,
+        "generation": gen,
+        "root": data.root,
+        "backbone": data.backbone.to_json(),
+        "count": n,
+        "dim": int(data.features.shape[1]) if n else data.backbone.dim,
+        "pca_components": data.projection.n_components,
+        "analysis": data.analysis.info if data.analysis is not None else None,
+        "meta": data.meta,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "files": files,
+    }
+    atomic_write_bytes(path / MANIFEST, json.dumps(manifest, indent=1).encode())
+    _remove_unreferenced(path, {f["name"] for f in files.values()})
+
+
+def _remove_unreferenced(path: Path, keep: set[str]) -> None:
+    for entry in path.iterdir():
+        name = entry.name
+        stale = (name.startswith(".") and ".tmp-" in name) or (
+            entry.is_file() and "-" in name and name not in keep and name != MANIFEST
+        )
+        if stale and name != "lock":
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- load
+
+
+class Index:
+    """A committed index, opened read-only; large arrays are memory-mapped."""
+
+    def __init__(self, path: Path) -> None:
+        """Open the index at ``path``.
+
+        Raises:
+            IndexMissingError: No index there.
+            IndexCorruptError: The manifest or a file it names is damaged or foreign.
+        """
+        self.path = path
+        manifest_path = path / MANIFEST
+        if not manifest_path.is_file():
+            raise IndexMissingError(
+                f"no index at {path}; create one with 'explorer build FOLDER'"
+                + (" (or pass --index PATH)" if "EXPLORER_INDEX" not in os.environ else "")
+            )
+        try:
+            self.manifest: dict[str, Any] = json.loads(manifest_path.read_bytes())
+            schema = int(self.manifest["schema"])
+            self.backbone = BackboneInfo.from_json(self.manifest["backbone"])
+            self.root: str = str(self.manifest["root"])
+            self._files: dict[str, dict[str, Any]] = dict(self.manifest["files"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self._corrupt(MANIFEST, f"unreadable manifest ({exc})") from exc
+        if schema > SCHEMA_VERSION:
+            raise IndexCorruptError(
+                f"the index at {path} has schema version {schema}, newer than this explorer "
+                f"understands ({SCHEMA_VERSION}); upgrade explorer or rebuild the index"
+            )
+        for key, info in self._files.items():
+            file = path / str(info["name"])
+            if not file.is_file() or file.stat().st_size != int(info["bytes"]):
+                raise self._corrupt(
+                    str(info["name"]), f"{key} file is missing or has the wrong size"
+                )
+        self.features = self._npy("features", mmap=True)
+        self.vectors = self._npy("vectors", mmap=True)
+        # Open every other file now: a writer may replace this generation at any
+        # moment, and an open file stays readable after it is unlinked.
+        self._handles: dict[str, io.BufferedReader] = {}
+        for key in self._files:
+            if key not in ("features", "vectors"):
+                try:
+                    self._handles[key] = open(path / self._name(key), "rb")  # noqa: SIM115
+                except OSError as exc:
+                    raise self._corrupt(self._name(key), str(exc)) from exc
+        try:
+            images = json.loads(self._read("images"))
+            self.records = [ImageRecord(**r) for r in images["records"]]
+            self.skipped = [SkipRecord(**s) for s in images["skipped"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self._corrupt(self._name("images"), f"bad image records ({exc})") from exc
+        self.features = self._npy("features", mmap=True)
+        self.vectors = self._npy("vectors", mmap=True)
+        n = len(self.records)
+        if self.features.shape[0] != n or self.vectors.shape[0] != n:
+            raise self._corrupt(self._name("vectors"), "row count differs from image records")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def close(self) -> None:
+        """Close the open file handles (memory maps close with their arrays)."""
+        for handle in getattr(self, "_handles", {}).values():
+            handle.close()
+        self._handles = {}
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _name(self, key: str) -> str:
+        return str(self._files[key]["name"])
+
+    def _corrupt(self, name: str, why: str) -> IndexCorruptError:
+        return IndexCorruptError(
+            f"index file {self.path / name} is damaged: {why}. Rebuild with "
+            f"'explorer build FOLDER --fresh --index {self.path}'"
+        )
+
+    def _source(self, key: str) -> Any:
+        handle = getattr(self, "_handles", {}).get(key)
+        if handle is None:
+            return self.path / self._name(key)
+        handle.seek(0)
+        return handle
+
+    def _read(self, key: str) -> bytes:
+        try:
+            source = self._source(key)
+            return bytes(source.read() if hasattr(source, "read") else source.read_bytes())
+        except OSError as exc:
+            raise self._corrupt(self._name(key), str(exc)) from exc
+
+    def _npy(self, key: str, *, mmap: bool = False) -> NDArray[Any]:
+        try:
+            source = self.path / self._name(key) if mmap else self._source(key)
+            array: NDArray[Any] = np.load(
+                source, mmap_mode="r" if mmap else None, allow_pickle=False
+            )
+            return array
+        except (ValueError, OSError, EOFError) as exc:
+            raise self._corrupt(self._name(key), f"not a valid array ({exc})") from exc
+
+    def _npz(self, key: str) -> dict[str, NDArray[Any]]:
+        try:
+            with np.load(self._source(key), allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (ValueError, OSError, EOFError, KeyError) as exc:
+            raise self._corrupt(self._name(key), f"not a valid array archive ({exc})") from exc
+
+    def projection(self) -> Projection:
+        """The stored PCA."""
+        z = self._npz("pca")
+        return Projection(
+            z["mean"].astype(np.float32),
+            z["components"].astype(np.float32),
+            z["explained_variance_ratio"].astype(np.float32),
+        )
+
+    def thumbnails(self) -> list[bytes]:
+        """Every image's WebP thumbnail, in row order."""
+        blob = self._read("thumbs")
+        offsets = self._npy("thumb_offsets")
+        return [blob[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+    def classes(self) -> tuple[NDArray[np.int16], NDArray[np.float16]] | None:
+        """Top ImageNet classes per image, when the backbone produced them."""
+        if "classes" not in self._files:
+            return None
+        z = self._npz("classes")
+        return z["ids"], z["probs"]
+
+    def analysis(self) -> Analysis | None:
+        """The stored clusters / map / graph, when they match the current rows."""
+        if "analysis" not in self._files or not self.manifest.get("analysis"):
+            return None
+        z = self._npz("analysis")
+        if z["labels"].shape[0] != len(self):
+            return None
+        return Analysis(
+            z["labels"],
+            z["centers"],
+            z["coords"],
+            z["neighbors"],
+            z["scores"],
+            dict(self.manifest["analysis"]),
+        )
+
+    def load(self) -> IndexData:
+        """Read the whole generation into memory (for rewriting it)."""
+        classes = self.classes()
+        return IndexData(
+            root=self.root,
+            backbone=self.backbone,
+            records=list(self.records),
+            skipped=list(self.skipped),
+            features=np.asarray(self.features),
+            vectors=np.asarray(self.vectors),
+            projection=self.projection(),
+            thumbnails=self.thumbnails(),
+            class_ids=classes[0] if classes else None,
+            class_probs=classes[1] if classes else None,
+            analysis=self.analysis(),
+            meta=dict(self.manifest.get("meta") or {}),
+        )
+
+    def verify(self) -> list[str]:
+        """Check every file's checksum and the arrays' shapes and values.
+
+        Returns:
+            A list of problems; empty when the index is sound.
+        """
+        problems: list[str] = []
+        for key, info in self._files.items():
+            data = (self.path / str(info["name"])).read_bytes()
+            if _sha(data) != info["sha256"]:
+                problems.append(f"{info['name']}: checksum mismatch ({key})")
+        if not np.all(np.isfinite(np.asarray(self.vectors))):
+            problems.append(f"{self._name('vectors')}: contains NaN or infinity")
+        if self.features.shape[1] != self.backbone.dim:
+            problems.append(f"{self._name('features')}: width differs from the backbone's")
+        return problems

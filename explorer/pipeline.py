@@ -1,0 +1,459 @@
+"""build / add / similar / info as plain functions returning result dataclasses.
+
+Nothing here prints. Long steps report through a ``progress`` hook the CLI
+supplies: ``progress(label, total)`` returns a function to call with the number
+of items just finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from explorer.backbones import (
+    IMAGENET_WEIGHTS,
+    Backbone,
+    BackboneInfo,
+    WeightsRef,
+    check_weights,
+    file_sha256,
+    get_spec,
+    load_backbone,
+    resolve_weights,
+)
+from explorer.checkpoints import Chunk, clear_chunks, read_chunks, write_chunk
+from explorer.errors import IncompatibleIndexError, NoImagesError, UsageError
+from explorer.extract import extract
+from explorer.images import Candidate, Skipped, scan_folder, scan_paths
+from explorer.index import (
+    ImageRecord,
+    Index,
+    IndexData,
+    SkipRecord,
+    index_exists,
+    lock_index,
+    save_index,
+)
+from explorer.rows import Rows, record_path, sort_key, touched
+from explorer.search import PCA_COMPONENTS, Projection, fit_projection, project
+
+log = logging.getLogger(__name__)
+
+Advance = Callable[[int], None]
+Progress = Callable[[str, int], Advance]
+CHECKPOINT_EVERY = 128  # images per checkpoint chunk
+
+
+def no_progress(label: str, total: int) -> Advance:
+    """A progress hook that draws nothing."""
+    return lambda n: None
+
+
+@dataclass
+class BuildSummary:
+    """What a build or add did."""
+
+    index: Path
+    root: str
+    images: int = 0
+    indexed: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    resumed: int = 0
+    removed: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    ignored: int = 0
+    pca_components: int = 0
+    model_loaded: bool = False
+    extract_seconds: float = 0.0
+    seconds: float = 0.0
+    report: Path | None = None
+
+    @property
+    def images_per_second(self) -> float:
+        """Extraction throughput of this run (0 when nothing was extracted)."""
+        done = self.indexed + self.updated
+        return done / self.extract_seconds if self.extract_seconds > 0 and done else 0.0
+
+
+@dataclass
+class _Extraction:
+    rows: Rows = field(default_factory=Rows)
+    skipped: list[SkipRecord] = field(default_factory=list)
+    backbone: BackboneInfo | None = None
+    seconds: float = 0.0
+
+
+def _extract_rows(
+    todo: list[Candidate],
+    *,
+    root: Path,
+    index_path: Path,
+    load: Callable[[], Backbone],
+    expected: BackboneInfo | None,
+    progress: Progress,
+    checkpoint_every: int,
+) -> _Extraction:
+    """Extract ``todo``, checkpointing every ``checkpoint_every`` rows."""
+    out = _Extraction()
+    if not todo:
+        return out
+    advance = progress("extracting", len(todo))
+
+    def get_backbone() -> Backbone:
+        backbone = load()
+        if expected is not None:
+            check_compatible(backbone.info, expected)
+        out.backbone = backbone.info
+        return backbone
+
+    start = time.perf_counter()
+    saved = 0
+    for item in extract([c.path for c in todo], get_backbone):
+        if isinstance(item, Skipped):
+            out.skipped.append(
+                SkipRecord(record_path(item.path, root), item.reason.value, item.detail)
+            )
+            advance(1)
+            continue
+        assert out.backbone is not None
+        out.rows.add_batch(item, root)
+        advance(len(item.images))
+        if len(out.rows) - saved >= checkpoint_every:
+            write_chunk(index_path, out.rows.take_chunk(saved, out.backbone))
+            saved = len(out.rows)
+    if out.backbone is not None and len(out.rows) > saved:
+        write_chunk(index_path, out.rows.take_chunk(saved, out.backbone))
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def check_compatible(actual: BackboneInfo, expected: BackboneInfo) -> None:
+    """Refuse features from another backbone, layer or weights than the index's.
+
+    Raises:
+        IncompatibleIndexError: If they differ.
+    """
+    if (actual.name, actual.layer) != (expected.name, expected.layer):
+        raise IncompatibleIndexError(
+            f"the index holds {expected.describe()} features; cannot mix in "
+            f"{actual.describe()}. Build a new index with --index PATH or --fresh."
+        )
+    check_weights(WeightsRef(actual.weights, actual.weights_sha256), expected)
+
+
+def _same_stat(record: ImageRecord, cand: Candidate) -> bool:
+    return record.size == cand.size and record.mtime_ns == cand.mtime_ns
+
+
+def _content_unchanged(record: ImageRecord, cand: Candidate) -> bool:
+    """Same size and same bytes, only the modification time moved."""
+    if record.size != cand.size:
+        return False
+    try:
+        return file_sha256(cand.path) == record.sha256
+    except OSError:
+        return False
+
+
+def _chunk_rows(
+    index_path: Path, *, backbone: str, weights: str, expected: BackboneInfo | None
+) -> dict[str, tuple[Chunk, int]]:
+    """Rows left by an interrupted run that this run may reuse, by record path."""
+    found: dict[str, tuple[Chunk, int]] = {}
+    for chunk in read_chunks(index_path):
+        info = chunk.backbone
+        if expected is not None:
+            ok = info == expected
+        else:
+            ok = info.name == backbone and info.weights in (weights, os.path.abspath(weights))
+        if not ok:
+            log.warning("ignoring checkpoint rows made with %s", info.describe())
+            continue
+        for j, rec in enumerate(chunk.records):
+            found[rec.path] = (chunk, j)
+    return found
+
+
+def _skip(item: Skipped, root: Path) -> SkipRecord:
+    return SkipRecord(record_path(item.path, root), item.reason.value, item.detail)
+
+
+def describe_skips(counts: dict[str, int]) -> str:
+    """``"2 truncated, 1 empty_file"``."""
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda x: -x[1]))
+
+
+def _assemble(
+    rows: Rows,
+    *,
+    root: Path,
+    backbone: BackboneInfo,
+    skipped: list[SkipRecord],
+    seed: int,
+    n_components: int,
+    projection: Projection | None = None,
+) -> IndexData:
+    """Sort rows, fit (or reuse) PCA and project: a complete index generation."""
+    rows = rows.sorted()
+    features = rows.feature_matrix(backbone.dim)
+    if projection is None:
+        projection = fit_projection(features, n_components=n_components, seed=seed)
+    classes = rows.classes()
+    return IndexData(
+        root=str(root),
+        backbone=backbone,
+        records=rows.records,
+        skipped=sorted(skipped, key=lambda s: sort_key(s.path)),
+        features=features,
+        vectors=project(features, projection),
+        projection=projection,
+        thumbnails=rows.thumbnails,
+        class_ids=classes[0] if classes else None,
+        class_probs=classes[1] if classes else None,
+    )
+
+
+def build(
+    root: Path,
+    *,
+    index_path: Path,
+    backbone: str = "vgg16",
+    weights: str | None = None,
+    fresh: bool = False,
+    seed: int = 0,
+    n_components: int = PCA_COMPONENTS,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    progress: Progress = no_progress,
+) -> BuildSummary:
+    """Index a folder, extracting only new or changed files, then refit PCA.
+
+    Args:
+        root: The photo folder.
+        index_path: Index folder (created if missing).
+        backbone: Registry name of the feature extractor.
+        weights: ``imagenet``, ``random`` or a weights file; defaults to what
+            the index was built with, else ``imagenet``.
+        fresh: Ignore (and replace) an existing index and its checkpoints.
+        seed: Seed for PCA (and random weights).
+        n_components: PCA components wanted.
+        checkpoint_every: Images per checkpoint chunk.
+        progress: Progress hook.
+
+    Returns:
+        A summary of what changed.
+
+    Raises:
+        UsageError: ``root`` is not a folder, or the index holds another folder.
+        IncompatibleIndexError: The index was made with another backbone or weights.
+        NoImagesError: Not one readable image.
+    """
+    started = time.perf_counter()
+    root = Path(os.path.abspath(root))
+    if not root.is_dir():
+        raise UsageError(f"not a folder: {root}")
+    spec = get_spec(backbone)
+    with lock_index(index_path, command=f"explorer build {root.name}"):
+        if fresh:
+            clear_chunks(index_path)
+        old = None if fresh or not index_exists(index_path) else Index(index_path)
+        if old is not None:
+            _check_same_index(old, spec_name=spec.name, root=root, index_path=index_path)
+            if weights is not None:
+                check_weights(resolve_weights(weights, seed=seed), old.backbone)
+        weights_spec = weights or (old.backbone.weights if old else IMAGENET_WEIGHTS)
+        summary = BuildSummary(index=index_path, root=str(root))
+
+        scan = scan_folder(root, exclude=[index_path])
+        outside = [Path(r.path) for r in (old.records if old else []) if os.path.isabs(r.path)]
+        if outside:
+            extra = scan_paths([p for p in outside if os.path.lexists(p)])
+            scan.candidates.extend(extra.candidates)
+            scan.skipped.extend(extra.skipped)
+        summary.ignored = scan.ignored
+
+        rows = Rows()
+        todo: list[Candidate] = []
+        old_rows: list[tuple[int, ImageRecord]] = []
+        old_pos = {r.path: i for i, r in enumerate(old.records)} if old else {}
+        chunks = _chunk_rows(
+            index_path,
+            backbone=spec.name,
+            weights=weights_spec,
+            expected=old.backbone if old else None,
+        )
+        for cand in scan.candidates:
+            key = record_path(cand.path, root)
+            hit = chunks.get(key)
+            if hit is not None and _same_stat(hit[0].records[hit[1]], cand):
+                rows.add_chunk_row(*hit)
+                summary.resumed += 1
+                continue
+            i = old_pos.get(key)
+            if old is not None and i is not None:
+                rec = old.records[i]
+                if _same_stat(rec, cand):
+                    old_rows.append((i, rec))
+                    continue
+                if _content_unchanged(rec, cand):
+                    old_rows.append((i, touched(rec, cand.mtime_ns)))
+                    continue
+            todo.append(cand)
+        summary.unchanged = len(old_rows)
+        if old is not None:
+            rows.add_index_rows(old, old_rows)
+            seen = {record_path(c.path, root) for c in scan.candidates}
+            summary.removed = sum(1 for r in old.records if r.path not in seen)
+
+        ex = _extract_rows(
+            todo,
+            root=root,
+            index_path=index_path,
+            load=lambda: load_backbone(spec.name, weights_spec, seed=seed),
+            expected=old.backbone if old else _first_backbone(chunks),
+            progress=progress,
+            checkpoint_every=checkpoint_every,
+        )
+        summary.model_loaded = ex.backbone is not None
+        summary.extract_seconds = ex.seconds
+        summary.updated = sum(1 for r in ex.rows.records if r.path in old_pos)
+        summary.indexed = len(ex.rows) - summary.updated
+        rows.extend(ex.rows)
+        skipped = [_skip(s, root) for s in scan.skipped] + ex.skipped
+        summary.skipped = dict(Counter(s.reason for s in skipped))
+        if not rows:
+            detail = f" ({describe_skips(summary.skipped)})" if skipped else ""
+            raise NoImagesError(f"no readable image in {root}{detail}")
+        if (
+            old is not None
+            and len(rows) == len(old) == summary.unchanged
+            and old_rows == list(enumerate(old.records))
+            and sorted(skipped, key=lambda s: sort_key(s.path)) == old.skipped
+            and int(old.manifest.get("meta", {}).get("seed", -1)) == seed
+            and old.projection().n_components == min(n_components, len(old), old.backbone.dim)
+        ):
+            # nothing changed: keep the committed index (and its analysis) as it is
+            summary.images = len(old)
+            summary.pca_components = old.projection().n_components
+            summary.seconds = time.perf_counter() - started
+            return summary
+        info = ex.backbone or (old.backbone if old else None) or _first_backbone(chunks)
+        assert info is not None
+        data = _assemble(
+            rows, root=root, backbone=info, skipped=skipped, seed=seed, n_components=n_components
+        )
+        data.meta = {"seed": seed}
+        save_index(index_path, data)
+        clear_chunks(index_path)
+        summary.images = len(data)
+        summary.pca_components = data.projection.n_components
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _check_same_index(old: Index, *, spec_name: str, root: Path, index_path: Path) -> None:
+    if old.backbone.name != spec_name:
+        raise IncompatibleIndexError(
+            f"the index at {index_path} holds {old.backbone.describe()} features, not "
+            f"{spec_name}; build a new one with --index PATH or replace it with --fresh"
+        )
+    if os.path.abspath(old.root) != str(root):
+        raise UsageError(
+            f"the index at {index_path} holds {old.root}; to index {root} use "
+            "--index PATH for a separate index, or --fresh to replace it"
+        )
+
+
+def _first_backbone(chunks: dict[str, tuple[Chunk, int]]) -> BackboneInfo | None:
+    return next((c.backbone for c, _ in chunks.values()), None)
+
+
+def add(
+    paths: Sequence[Path],
+    *,
+    index_path: Path,
+    weights: str | None = None,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    progress: Progress = no_progress,
+) -> BuildSummary:
+    """Add images (files or folders) to an index, projecting them with its stored PCA.
+
+    PCA is not refitted, so existing vectors do not move; the next ``build``
+    refits. Files already indexed and unchanged are left alone; changed ones
+    are re-extracted.
+
+    Raises:
+        IndexMissingError: No index yet.
+        IncompatibleIndexError: ``weights`` differ from the index's.
+        NoImagesError: None of ``paths`` holds a readable new image.
+    """
+    started = time.perf_counter()
+    with lock_index(index_path, command="explorer add"):
+        index = Index(index_path)
+        if weights is not None:
+            check_weights(resolve_weights(weights), index.backbone)
+        root = Path(index.root)
+        projection = index.projection()
+        summary = BuildSummary(index=index_path, root=index.root)
+        scan = scan_paths(list(paths), exclude=[index_path])
+        summary.ignored = scan.ignored
+        pos = {r.path: i for i, r in enumerate(index.records)}
+        todo = [
+            c
+            for c in scan.candidates
+            if (i := pos.get(record_path(c.path, root))) is None
+            or not _same_stat(index.records[i], c)
+        ]
+        summary.unchanged = len(scan.candidates) - len(todo)
+        ex = _extract_rows(
+            todo,
+            root=root,
+            index_path=index_path,
+            load=lambda: load_backbone(index.backbone.name, weights or index.backbone.weights),
+            expected=index.backbone,
+            progress=progress,
+            checkpoint_every=checkpoint_every,
+        )
+        summary.model_loaded = ex.backbone is not None
+        summary.extract_seconds = ex.seconds
+        skipped = [_skip(s, root) for s in scan.skipped] + ex.skipped
+        summary.skipped = dict(Counter(s.reason for s in skipped))
+        if not ex.rows and not summary.unchanged:
+            detail = f" ({describe_skips(summary.skipped)})" if skipped else ""
+            raise NoImagesError(f"no readable image to add{detail}")
+        replaced = {r.path for r in ex.rows.records}
+        summary.updated = len(replaced & set(pos))
+        summary.indexed = len(ex.rows) - summary.updated
+        if ex.rows:
+            rows = Rows()
+            rows.add_index_rows(
+                index, [(i, r) for i, r in enumerate(index.records) if r.path not in replaced]
+            )
+            rows.extend(ex.rows)
+            failed = {s.path for s in skipped}
+            kept_skips = [
+                s for s in index.skipped if s.path not in replaced and s.path not in failed
+            ]
+            data = _assemble(
+                rows,
+                root=root,
+                backbone=index.backbone,
+                skipped=kept_skips + skipped,
+                seed=0,
+                n_components=projection.n_components,
+                projection=projection,
+            )
+            data.meta = dict(index.manifest.get("meta") or {})
+            save_index(index_path, data)
+            clear_chunks(index_path)
+            summary.images = len(data)
+        else:
+            summary.images = len(index)
+        summary.pca_components = projection.n_components
+    summary.seconds = time.perf_counter() - started
+    return summary

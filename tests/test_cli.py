@@ -1,0 +1,138 @@
+"""The command line, through CliRunner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from explorer.cli import app
+from tests.conftest import Loads
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+COMMANDS = ["build", "add", "similar", "info"]
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_help_for_every_command_and_readme_mentions_it() -> None:
+    code, out, _ = invoke("--help")
+    assert code == 0 and "explorer build" in out
+    readme = README.read_text()
+    for command in COMMANDS:
+        code, out, _ = invoke(command, "--help")
+        assert code == 0 and "Example" in out, command
+        assert f"explorer {command}" in readme, f"README lacks 'explorer {command}'"
+
+
+def test_build_similar_info_add_json(families: Path, tmp_path: Path, fake_backbone: Loads) -> None:
+    idx = str(tmp_path / "idx")
+    code, out, err = invoke(
+        "build", str(families), "--index", idx, "--backbone", "fake", "--weights", "w", "--json"
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["indexed"] == 12 and summary["skipped"] == {}
+    code, out, _ = invoke(
+        "similar",
+        str(families / "red-0.png"),
+        str(families / "blue-1.png"),
+        "--index",
+        idx,
+        "--json",
+        "-k",
+        "3",
+    )
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 2
+    for line in lines:
+        family = Path(line["query"]).name.split("-")[0]
+        assert [r["rank"] for r in line["results"]] == [1, 2, 3]
+        assert all(Path(r["path"]).name.startswith(family) for r in line["results"])
+        assert all(Path(r["path"]).exists() for r in line["results"])  # openable from cwd
+    code, out, _ = invoke("similar", str(families / "red-0.png"), "--index", idx)
+    assert code == 0 and "rank" in out and "red-" in out
+    grid = tmp_path / "grid.png"
+    code, _, _ = invoke("similar", str(families / "red-0.png"), "--index", idx, "--save", str(grid))
+    assert code == 0 and Image.open(grid).size[0] > 5 * 200
+    code, out, _ = invoke("info", "--index", idx, "--json")
+    info = json.loads(out)
+    assert info["images"] == 12 and info["backbone"]["name"] == "fake"
+    new = tmp_path / "new.png"
+    Image.new("RGB", (50, 50), (200, 30, 30)).save(new)
+    code, out, _ = invoke("add", str(new), "--index", idx, "--json")
+    assert code == 0 and json.loads(out)["images"] == 13
+
+
+def test_errors_are_one_clear_line(tmp_path: Path, fake_backbone: Loads) -> None:
+    code, _, err = invoke("info", "--index", str(tmp_path / "none"))
+    assert code == 1 and "no index" in err and "Traceback" not in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "x.jpg").write_bytes(b"")
+    code, _, err = invoke("build", str(empty), "--index", str(tmp_path / "i"), "--backbone", "fake")
+    assert code == 1 and "no readable image" in err and "empty_file" in err
+    code, _, err = invoke("build", str(tmp_path / "missing"), "--index", str(tmp_path / "i"))
+    assert code == 2 and "not a folder" in err
+    code, _, err = invoke("build", str(empty), "--backbone", "nope", "--index", str(tmp_path / "i"))
+    assert code == 2 and "unknown backbone" in err
+
+
+def test_index_location_from_environment(
+    families: Path, tmp_path: Path, fake_backbone: Loads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPLORER_INDEX", str(tmp_path / "env-idx"))
+    code, _, err = invoke("build", str(families), "--backbone", "fake", "-q")
+    assert code == 0, err
+    assert (tmp_path / "env-idx" / "manifest.json").exists()
+
+
+def _run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "explorer", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_subprocess_default_index_and_no_tensorflow_for_lookups(
+    families: Path, tmp_path: Path
+) -> None:
+    """Real process: default ./.explorer, and indexed lookups never import TensorFlow."""
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = _run("build", str(families), "--backbone", "pixels", "--quiet", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert (work / ".explorer" / "manifest.json").exists()
+    assert "Indexed 12" in proc.stdout
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from explorer.cli import app\n"
+        "r = CliRunner().invoke(app, ['--help'])\n"
+        "assert r.exit_code == 0\n"
+        f"r = CliRunner().invoke(app, ['similar', {str(families / 'red-0.png')!r}, '--json'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules, 'umap' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=work, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False", "False"]

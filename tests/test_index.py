@@ -1,0 +1,202 @@
+"""The on-disk index: round trip, atomic commits, the lock, damage and pickle."""
+
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explorer import index as index_mod
+from explorer.backbones import BackboneInfo
+from explorer.errors import IndexCorruptError, IndexLockedError, IndexMissingError
+from explorer.index import ImageRecord, Index, IndexData, SkipRecord, lock_index, save_index
+from explorer.search import fit_projection, project
+
+PACKAGE = Path(__file__).resolve().parents[1] / "explorer"
+
+
+def _data(n: int = 6, name: str = "a") -> IndexData:
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(n, 16)).astype(np.float16)
+    proj = fit_projection(feats, n_components=4)
+    return IndexData(
+        root="/photos",
+        backbone=BackboneInfo("fake", "pool", 16, "w", "sha"),
+        records=[ImageRecord(f"{name}{i}.jpg", 10 + i, i, f"{i:064x}", 4, 3) for i in range(n)],
+        skipped=[SkipRecord("bad\udce9.jpg", "truncated", "image file is truncated")],
+        features=feats,
+        vectors=project(feats, proj),
+        projection=proj,
+        thumbnails=[bytes([i]) * (i + 1) for i in range(n)],
+        class_ids=np.zeros((n, 5), dtype=np.int16),
+        class_probs=np.zeros((n, 5), dtype=np.float16),
+    )
+
+
+def _no_temp_files(path: Path) -> bool:
+    return not [p for p in path.iterdir() if ".tmp-" in p.name]
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    data = _data()
+    save_index(tmp_path, data)
+    idx = Index(tmp_path)
+    assert idx.records == data.records
+    assert idx.skipped == data.skipped  # non-UTF-8 name survives exactly
+    assert np.array_equal(np.asarray(idx.features), data.features)
+    assert isinstance(idx.features, np.memmap)
+    assert idx.thumbnails() == data.thumbnails
+    assert np.array_equal(idx.projection().components, data.projection.components)
+    assert idx.verify() == []
+    assert idx.backbone == data.backbone
+
+
+def test_new_generation_replaces_old_and_readers_keep_working(tmp_path: Path) -> None:
+    save_index(tmp_path, _data(name="a"))
+    reader = Index(tmp_path)
+    save_index(tmp_path, _data(n=4, name="b"))
+    assert reader.thumbnails()[0] == b"\x00"  # old generation still readable through its handles
+    assert [r.path for r in Index(tmp_path).records] == ["b0.jpg", "b1.jpg", "b2.jpg", "b3.jpg"]
+    files = {p.name.split("-")[0] for p in tmp_path.iterdir()}
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("features-")]) == 1
+    assert "manifest.json" in files and _no_temp_files(tmp_path)
+
+
+def test_disk_full_keeps_previous_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    save_index(tmp_path, _data(name="a"))
+    real = index_mod.atomic_write
+    calls = {"n": 0}
+
+    def failing(path: Path, write: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, write)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_mod, "atomic_write", failing)
+    with pytest.raises(OSError) as info:
+        save_index(tmp_path, _data(name="b"))
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.setattr(index_mod, "atomic_write", real)
+    idx = Index(tmp_path)
+    assert idx.records[0].path == "a0.jpg" and idx.verify() == []
+    assert _no_temp_files(tmp_path)
+
+
+def test_atomic_write_removes_temp_on_error(tmp_path: Path) -> None:
+    def boom(fh: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        index_mod.atomic_write(tmp_path / "x.bin", boom)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _hold_lock(
+    path: str, ready: multiprocessing.synchronize.Event, done: multiprocessing.synchronize.Event
+) -> None:
+    with lock_index(Path(path), command="explorer build cats"):
+        ready.set()
+        done.wait(10)
+
+
+def test_second_writer_fails_fast_naming_holder(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    ready, done = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_hold_lock, args=(str(tmp_path), ready, done))
+    proc.start()
+    try:
+        assert ready.wait(10)
+        with (
+            pytest.raises(IndexLockedError, match=rf"pid {proc.pid} \(explorer build cats"),
+            lock_index(tmp_path, command="explorer add"),
+        ):
+            pass
+    finally:
+        done.set()
+        proc.join(10)
+    # a holder that died releases the lock: the next writer gets it
+    ready2, done2 = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_hold_lock, args=(str(tmp_path), ready2, done2))
+    proc.start()
+    assert ready2.wait(10)
+    proc.kill()
+    proc.join(10)
+    with lock_index(tmp_path, command="explorer add"):
+        pass
+
+
+@pytest.mark.parametrize("victim", ["images", "features", "pca", "manifest"])
+def test_damaged_files_give_clear_errors(tmp_path: Path, victim: str) -> None:
+    save_index(tmp_path, _data())
+    name = (
+        "manifest.json"
+        if victim == "manifest"
+        else next(p.name for p in tmp_path.iterdir() if p.name.startswith(victim + "-"))
+    )
+    target = tmp_path / name
+    raw = target.read_bytes()
+    target.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(IndexCorruptError, match=re.escape(name)) as info:
+        idx = Index(tmp_path)
+        idx.projection()
+    assert "explorer build" in str(info.value)
+
+
+def test_flipped_bytes_found_by_verify(tmp_path: Path) -> None:
+    save_index(tmp_path, _data())
+    target = next(p for p in tmp_path.iterdir() if p.name.startswith("thumbs-"))
+    raw = bytearray(target.read_bytes())
+    raw[0] ^= 0xFF
+    target.write_bytes(bytes(raw))
+    assert any("checksum" in p for p in Index(tmp_path).verify())
+
+
+def test_future_schema_and_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="explorer build"):
+        Index(tmp_path)
+    save_index(tmp_path, _data())
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["schema"] = 99
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="schema version 99"):
+        Index(tmp_path)
+
+
+def test_pickle_payload_is_rejected_without_running(tmp_path: Path) -> None:
+    save_index(tmp_path, _data())
+    target = next(p for p in tmp_path.iterdir() if p.name.startswith("vectors-"))
+    marker = tmp_path / "pwned"
+    arr = np.array([_Payload(str(marker))], dtype=object)
+    with open(target, "wb") as fh:
+        np.save(fh, arr, allow_pickle=True)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["files"]["vectors"]["bytes"] = target.stat().st_size
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError):
+        Index(tmp_path)
+    assert not marker.exists()
+
+
+class _Payload:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (open, (self.path, "w"))
+
+
+def test_no_pickle_in_package() -> None:
+    pattern = re.compile(r"import pickle|pickle\.load|allow_pickle\s*=\s*True|import joblib")
+    hits = [
+        f"{p.name}:{n}"
+        for p in PACKAGE.rglob("*.py")
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert hits == []

@@ -1,0 +1,139 @@
+"""INPUTS.md end to end: a folder with every hostile case, built by the real CLI process.
+
+The loader's own tests (test_images.py) check each case in depth; this one checks
+that ``explorer build`` indexes every readable image, skips everything else with
+its reason, lists the skips in ``explorer info``, and exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from tests.test_images import BLUE, RED, _bomb_png, _oriented_jpeg, encode, jpeg, png
+
+HOSTILE = "<img src=x onerror=alert(1)>.jpg"
+
+
+def _folder(root: Path) -> tuple[set[str], dict[str, str], int]:
+    """Make every case; return (expected indexed paths, expected skips, ignored count)."""
+    root.mkdir()
+    sub = root / "nested" / "deeper"
+    sub.mkdir(parents=True)
+    files: dict[str, bytes] = {
+        "plain.png": png(RED),
+        "png-named.jpg": png(BLUE),
+        "jpeg-named.png": jpeg(RED),
+        "UPPER.JPG": jpeg(BLUE),
+        "with space & 'quotes\".png": png(RED),
+        HOSTILE: jpeg(RED),
+        "one-pixel.png": png(RED, (1, 1)),
+        "thin.png": png(BLUE, (1000, 3)),
+        "rotated.jpg": _oriented_jpeg(6),
+        "rgba.png": encode(Image.new("RGBA", (20, 20), (255, 0, 0, 0)), "PNG"),
+        "cmyk.jpg": encode(Image.new("CMYK", (20, 20), (0, 255, 255, 0)), "JPEG"),
+        "grey16.png": encode(Image.new("I;16", (20, 20), 40000), "PNG"),
+        "animated.gif": b"",
+        "nested/deeper/deep.png": png(BLUE),
+        "empty.jpg": b"",
+        "text.jpg": b"just some text, not an image",
+        "random.png": os.urandom(300),
+        "truncated.jpg": jpeg(RED, (200, 200))[:300],
+        "bomb.png": _bomb_png(),
+        "notes.txt": b"ignored",
+        "meta.json": b"{}",
+        ".hidden.png": png(RED),
+    }
+    frames = [Image.new("RGB", (16, 16), c) for c in (RED, BLUE)]
+    buf = root / "animated.gif"
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    frames[0].save(buf, save_all=True, append_images=frames[1:])
+    (root / ".hidden-dir").mkdir()
+    (root / ".hidden-dir" / "x.png").write_bytes(png(RED))
+    non_utf8 = os.fsencode(str(root)) + b"/caf\xe9.png"
+    with open(non_utf8, "wb") as fh:
+        fh.write(png(BLUE))
+    os.link(root / "plain.png", root / "hardlink.png")
+    (root / "dangling.jpg").symlink_to(root / "missing.jpg")
+    os.mkfifo(root / "fifo.jpg")
+    (root / "nested" / "loop").symlink_to(root)
+    indexed = {
+        n
+        for n, d in files.items()
+        if d
+        and n
+        not in {
+            "text.jpg",
+            "random.png",
+            "truncated.jpg",
+            "bomb.png",
+            "notes.txt",
+            "meta.json",
+            ".hidden.png",
+        }
+    } | {"animated.gif", "hardlink.png", os.fsdecode(b"caf\xe9.png")}
+    skips = {
+        "empty.jpg": "empty_file",
+        "text.jpg": "not_an_image",
+        "random.png": "not_an_image",
+        "truncated.jpg": "truncated",
+        "bomb.png": "too_large",
+        "dangling.jpg": "dangling_link",
+        "fifo.jpg": "not_regular_file",
+    }
+    return indexed, skips, 2
+
+
+def test_every_input_case_through_the_cli(tmp_path: Path) -> None:
+    indexed, skips, ignored = _folder(tmp_path / "photos")
+    env = {**os.environ, "EXPLORER_INDEX": str(tmp_path / "idx")}
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "explorer",
+            "build",
+            str(tmp_path / "photos"),
+            "--backbone",
+            "pixels",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert build.returncode == 0, build.stderr
+    summary = json.loads(build.stdout)
+    assert summary["indexed"] == len(indexed)
+    assert summary["ignored"] == ignored
+    assert summary["skipped"] == {r: list(skips.values()).count(r) for r in set(skips.values())}
+    info = subprocess.run(
+        [sys.executable, "-m", "explorer", "info", "--skipped", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    data = json.loads(info.stdout)
+    assert data["images"] == len(indexed)
+    assert {s["path"]: s["reason"] for s in data["skipped_files"]} == skips
+    from explorer.index import Index
+
+    records = {r.path for r in Index(tmp_path / "idx").records}
+    assert records == indexed  # exact, including the non-UTF-8 and the hostile name
+    # the human listing shows the non-UTF-8 name with a replacement character
+    human = subprocess.run(
+        [sys.executable, "-m", "explorer", "info", "--skipped"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert human.returncode == 0 and "fifo.jpg" in human.stdout
