@@ -1,0 +1,404 @@
+"""Clustering, the 2-D map, near-duplicate groups and cluster representatives.
+
+Everything here works on the L2-normalised PCA vectors of :mod:`explorer.search`
+(so a dot product is a cosine similarity) and on the neighbour graph that
+:func:`explorer.search.neighbor_graph` returns. Nothing here builds an ``n x n``
+matrix: k-means, UMAP (fed the precomputed graph) and the duplicate search are
+linear in ``n`` (times ``k``), and the silhouette used to pick k is computed on a
+bounded sample. scikit-learn and umap are imported inside the functions that need
+them, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DUP_THRESHOLD = 0.92
+"""Cosine similarity (PCA space) at or above which two images count as near-duplicates.
+
+Provisional: to be calibrated on real collections.
+"""
+
+MIN_UMAP_POINTS = 5
+"""Below this many images :func:`embed_2d` uses a fixed circle instead of UMAP."""
+
+_N_INIT = 4
+_DISTANCE_FLOOR = 0.0
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """The result of :func:`cluster`.
+
+    Attributes:
+        labels: ``(n,)`` cluster of each image, ``0 .. k-1``.
+        centers: ``(k, c)`` k-means centres in PCA space (not normalised).
+        k: Number of clusters.
+        method: ``"fixed"`` when the caller gave k, ``"silhouette"`` when k was
+            chosen by the best silhouette, ``"single"`` when there were too few
+            images (< 3) to choose and everything is one cluster.
+        silhouette: Mean cosine silhouette of the chosen clustering (on the same
+            sample the search used), ``None`` when it is not defined (k < 2 or
+            k >= n).
+        candidates: ``k -> silhouette`` for every k tried in auto mode (empty
+            otherwise).
+    """
+
+    labels: NDArray[np.int32]
+    centers: NDArray[np.float32]
+    k: int
+    method: str
+    silhouette: float | None
+    candidates: dict[int, float]
+
+    def sizes(self) -> list[int]:
+        """Number of images in each cluster, ``0 .. k-1``."""
+        return [int(v) for v in np.bincount(self.labels, minlength=self.k)]
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """A connected group of near-duplicate images.
+
+    Attributes:
+        members: Sorted image indices.
+        pairs: The graph edges at or above the threshold that join them, as
+            ``(i, j, cosine)`` with ``i < j``, sorted by ``(i, j)``.
+    """
+
+    members: list[int]
+    pairs: list[tuple[int, int, float]]
+
+
+def cluster(
+    vectors: NDArray[np.float32],
+    *,
+    n_clusters: int | None = None,
+    k_min: int = 2,
+    k_max: int = 20,
+    sample_size: int = 5000,
+    seed: int = 0,
+) -> Clustering:
+    """Cluster the vectors with k-means, choosing k by silhouette unless given.
+
+    Auto mode (``n_clusters=None``) draws one seeded sample of at most
+    ``sample_size`` vectors, fits k-means on it for every k in
+    ``[k_min, min(k_max, m - 1)]`` (``m`` the sample size) and keeps the k with
+    the best mean cosine silhouette (ties go to the smaller k). The chosen k is
+    then fitted on all vectors. When ``n <= sample_size`` the sample is the whole
+    collection, so the search is exact; above it the cost stays bounded (k-means
+    on 50,000 x 300 for 19 values of k would take minutes).
+
+    Args:
+        vectors: ``(n, c)`` unit vectors.
+        n_clusters: Fixed number of clusters (``1 .. n``), or ``None`` for auto.
+        k_min: Smallest k tried in auto mode (>= 2).
+        k_max: Largest k tried in auto mode (>= k_min); lowered to ``n - 1``.
+        sample_size: Most vectors used for the k search and the silhouette (>= 10).
+        seed: Seed for the sample and for k-means.
+
+    Returns:
+        The clustering; deterministic for a given seed.
+
+    Raises:
+        ValueError: On an empty input or a parameter out of range.
+    """
+    x = _as_matrix(vectors)
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError("vectors must hold at least one row")
+    if k_min < 2:
+        raise ValueError(f"k_min must be >= 2, got {k_min}")
+    if k_max < k_min:
+        raise ValueError(f"k_max must be >= k_min ({k_min}), got {k_max}")
+    if sample_size < 10:
+        raise ValueError(f"sample_size must be >= 10, got {sample_size}")
+    if n_clusters is not None and not 1 <= n_clusters <= n:
+        raise ValueError(
+            f"n_clusters must be between 1 and the number of images ({n}), got {n_clusters}"
+        )
+
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, size=sample_size, replace=False)) if n > sample_size else None
+    xs = x if sample is None else x[sample]
+
+    if n_clusters is not None:
+        labels, centers = _kmeans(x, n_clusters, seed=seed)
+        sil = _silhouette(xs, labels if sample is None else labels[sample], seed=seed)
+        return Clustering(labels, centers, n_clusters, "fixed", sil, {})
+
+    if n < 3:
+        log.info("only %d images: putting them in one cluster", n)
+        labels, centers = _kmeans(x, 1, seed=seed)
+        return Clustering(labels, centers, 1, "single", None, {})
+
+    m = xs.shape[0]
+    hi = min(k_max, m - 1)
+    lo = min(k_min, hi)
+    candidates: dict[int, float] = {}
+    for k in range(lo, hi + 1):
+        sample_labels, _ = _kmeans(xs, k, seed=seed)
+        score = _silhouette(xs, sample_labels, seed=seed)
+        if score is not None:
+            candidates[k] = score
+    if not candidates:
+        # Every candidate collapsed (for example all vectors identical).
+        log.info("no k in [%d, %d] gives a defined silhouette: using one cluster", lo, hi)
+        labels, centers = _kmeans(x, 1, seed=seed)
+        return Clustering(labels, centers, 1, "silhouette", None, candidates)
+    best = max(candidates, key=lambda k: (candidates[k], -k))
+    log.info("chose k=%d by silhouette (%.3f)", best, candidates[best])
+    labels, centers = _kmeans(x, best, seed=seed)
+    sil = _silhouette(xs, labels if sample is None else labels[sample], seed=seed)
+    return Clustering(labels, centers, best, "silhouette", sil, candidates)
+
+
+def embed_2d(
+    vectors: NDArray[np.float32],
+    *,
+    neighbors: NDArray[np.int32],
+    scores: NDArray[np.float32],
+    n_neighbors: int = 15,
+    seed: int = 0,
+) -> NDArray[np.float32]:
+    """Lay the images out in 2-D with UMAP (cosine), reusing the neighbour graph.
+
+    The graph (which excludes each point itself) is turned into what umap's
+    ``precomputed_knn`` expects: each row starts with the point itself at
+    distance 0, followed by its neighbours at distance ``1 - cosine``. UMAP then
+    never searches neighbours itself, and never builds an ``n x n`` matrix (umap
+    computes all pairwise distances for ``n < 4096`` unless it is given a graph).
+    Below :data:`MIN_UMAP_POINTS` images the layout is a fixed circle ordered by
+    the first PCA coordinate.
+
+    Args:
+        vectors: ``(n, c)`` unit vectors.
+        neighbors: ``(n, k)`` neighbour indices, self excluded, best first.
+        scores: ``(n, k)`` cosine similarities matching ``neighbors``.
+        n_neighbors: UMAP neighbourhood size including the point itself (>= 2);
+            lowered with a log warning to what the graph holds (``k + 1``) and to
+            ``n - 1``.
+        seed: UMAP random state; the same inputs and seed give the same map.
+
+    Returns:
+        ``(n, 2)`` float32 coordinates.
+
+    Raises:
+        ValueError: If ``n_neighbors < 2`` or the graph does not match the vectors.
+    """
+    x = _as_matrix(vectors)
+    n = x.shape[0]
+    if n_neighbors < 2:
+        raise ValueError(f"n_neighbors must be >= 2, got {n_neighbors}")
+    nbrs = np.asarray(neighbors)
+    sc = np.asarray(scores)
+    if nbrs.ndim != 2 or nbrs.shape[0] != n or sc.shape != nbrs.shape:
+        raise ValueError(
+            f"neighbors and scores must both have shape ({n}, k), got {nbrs.shape} and {sc.shape}"
+        )
+    if n < MIN_UMAP_POINTS or nbrs.shape[1] == 0:
+        return _circle(x)
+
+    allowed = min(nbrs.shape[1] + 1, n - 1)
+    if n_neighbors > allowed:
+        log.warning(
+            "neighbour graph has %d columns for %d images: using n_neighbors=%d instead of %d",
+            nbrs.shape[1],
+            n,
+            allowed,
+            n_neighbors,
+        )
+        n_neighbors = allowed
+    cols = n_neighbors - 1
+    knn_indices = np.empty((n, n_neighbors), dtype=np.int64)
+    knn_indices[:, 0] = np.arange(n)
+    knn_indices[:, 1:] = nbrs[:, :cols]
+    knn_dists = np.empty((n, n_neighbors), dtype=np.float32)
+    knn_dists[:, 0] = 0.0
+    knn_dists[:, 1:] = np.maximum(1.0 - sc[:, :cols].astype(np.float32), _DISTANCE_FLOOR)
+
+    from explorer.backbones import quiet_stderr
+
+    with quiet_stderr():  # umap imports TensorFlow, whose C++ start-up chatter goes to fd 2
+        from umap import UMAP
+
+    reducer = UMAP(
+        n_neighbors=n_neighbors,
+        n_components=2,
+        metric="cosine",
+        random_state=seed,
+        n_jobs=1,
+        precomputed_knn=(knn_indices, knn_dists),
+        verbose=False,
+    )
+    with warnings.catch_warnings():
+        # We never call transform(), so a missing search index is fine, and a
+        # seeded UMAP is single-threaded by design.
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+        warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*")
+        warnings.filterwarnings("ignore", message=".*gradient function is not yet implemented.*")
+        coords = reducer.fit_transform(x)
+    out = np.asarray(coords, dtype=np.float32)
+    if not np.all(np.isfinite(out)):
+        log.warning("UMAP returned non-finite coordinates: falling back to a circle")
+        return _circle(x)
+    return out
+
+
+def find_duplicates(
+    neighbors: NDArray[np.int32],
+    scores: NDArray[np.float32],
+    *,
+    threshold: float = DEFAULT_DUP_THRESHOLD,
+) -> list[DuplicateGroup]:
+    """Join kNN edges at or above a cosine threshold into near-duplicate groups.
+
+    Only edges of the given graph are considered, so the cost is linear in
+    ``n * k``; two near-duplicates are found as long as one is among the other's
+    top-k neighbours.
+
+    Args:
+        neighbors: ``(n, k)`` neighbour indices (self excluded; negative = none).
+        scores: ``(n, k)`` cosine similarities matching ``neighbors``.
+        threshold: Cosine similarity in ``[-1, 1]``; an edge counts when its
+            score is ``>= threshold``.
+
+    Returns:
+        Groups of two or more images, largest first, then by first member.
+
+    Raises:
+        ValueError: If ``threshold`` is outside ``[-1, 1]`` or the shapes differ.
+    """
+    if not -1.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a cosine similarity in [-1, 1], got {threshold}")
+    nbrs = np.asarray(neighbors)
+    sc = np.asarray(scores)
+    if nbrs.ndim != 2 or sc.shape != nbrs.shape:
+        raise ValueError(
+            f"neighbors and scores must have the same (n, k) shape, got {nbrs.shape} and {sc.shape}"
+        )
+    n = nbrs.shape[0]
+    rows = np.repeat(np.arange(n, dtype=np.int64), nbrs.shape[1])
+    cols = nbrs.reshape(-1).astype(np.int64)
+    vals = sc.reshape(-1).astype(np.float64)
+    keep = (vals >= threshold) & (cols >= 0) & (cols < n) & (cols != rows)
+    i = np.minimum(rows[keep], cols[keep])
+    j = np.maximum(rows[keep], cols[keep])
+    v = vals[keep]
+    if i.size == 0:
+        return []
+
+    # One edge per unordered pair, keeping its best score.
+    order = np.lexsort((-v, j, i))
+    i, j, v = i[order], j[order], v[order]
+    first = np.ones(i.size, dtype=bool)
+    first[1:] = (i[1:] != i[:-1]) | (j[1:] != j[:-1])
+    i, j, v = i[first], j[first], v[first]
+
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(i.size, dtype=np.int8), (i, j)), shape=(n, n)).tocsr()
+    _, comp = connected_components(graph, directed=False)
+    sizes = np.bincount(comp)
+    groups: dict[int, DuplicateGroup] = {}
+    for c in np.flatnonzero(sizes >= 2):
+        groups[int(c)] = DuplicateGroup(members=[], pairs=[])
+    for idx in np.flatnonzero(sizes[comp] >= 2):
+        groups[int(comp[idx])].members.append(int(idx))
+    for a, b, s in zip(i.tolist(), j.tolist(), v.tolist(), strict=True):
+        groups[int(comp[a])].pairs.append((a, b, float(s)))
+    return sorted(groups.values(), key=lambda g: (-len(g.members), g.members[0]))
+
+
+def representatives(
+    vectors: NDArray[np.float32], clustering: Clustering, *, per_cluster: int = 8
+) -> list[list[int]]:
+    """Members of each cluster nearest its centre (cosine), best first.
+
+    Args:
+        vectors: ``(n, c)`` unit vectors the clustering was computed on.
+        clustering: The clustering.
+        per_cluster: How many images to return per cluster (>= 1); a smaller
+            cluster returns all its members.
+
+    Returns:
+        One list per cluster ``0 .. k-1`` (empty for an empty cluster).
+
+    Raises:
+        ValueError: If ``per_cluster < 1`` or the shapes do not match.
+    """
+    if per_cluster < 1:
+        raise ValueError(f"per_cluster must be >= 1, got {per_cluster}")
+    x = _as_matrix(vectors)
+    labels = np.asarray(clustering.labels)
+    if labels.shape != (x.shape[0],):
+        raise ValueError(f"clustering has {labels.shape[0]} labels for {x.shape[0]} vectors")
+    centers = np.asarray(clustering.centers, dtype=np.float32)
+    norms = np.linalg.norm(centers, axis=1, keepdims=True)
+    unit = centers / np.maximum(norms, 1e-12)
+    out: list[list[int]] = []
+    for c in range(clustering.k):
+        members = np.flatnonzero(labels == c)
+        if members.size == 0:
+            out.append([])
+            continue
+        sims = x[members] @ unit[c]
+        order = np.lexsort((members, -sims))[:per_cluster]
+        out.append([int(m) for m in members[order]])
+    return out
+
+
+def _as_matrix(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
+    x = np.asarray(vectors, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"vectors must be a 2-D (n, c) array, got shape {x.shape}")
+    return x
+
+
+def _kmeans(
+    x: NDArray[np.float32], k: int, *, seed: int
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    if k == 1:
+        return np.zeros(x.shape[0], dtype=np.int32), x.mean(axis=0, keepdims=True).astype(
+            np.float32
+        )
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        # Fewer distinct points than k: sklearn warns and leaves clusters empty;
+        # the silhouette then decides, and the labels stay valid.
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        km = KMeans(n_clusters=k, n_init=_N_INIT, random_state=seed).fit(x)
+    return km.labels_.astype(np.int32), km.cluster_centers_.astype(np.float32)
+
+
+def _silhouette(x: NDArray[np.float32], labels: NDArray[np.int32], *, seed: int) -> float | None:
+    n_labels = np.unique(labels).size
+    if not 2 <= n_labels <= x.shape[0] - 1:
+        return None
+    from sklearn.metrics import silhouette_score
+
+    return float(silhouette_score(x, labels, metric="cosine", random_state=seed))
+
+
+def _circle(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Points on a unit circle, in order of their first coordinate (ties by index)."""
+    n = x.shape[0]
+    if n == 0:
+        return np.empty((0, 2), dtype=np.float32)
+    if n == 1:
+        return np.zeros((1, 2), dtype=np.float32)
+    first = x[:, 0] if x.shape[1] else np.zeros(n, dtype=np.float32)
+    order = np.lexsort((np.arange(n), first))
+    angle = np.empty(n, dtype=np.float64)
+    angle[order] = 2.0 * np.pi * np.arange(n) / n
+    return np.stack([np.cos(angle), np.sin(angle)], axis=1).astype(np.float32)

@@ -1,0 +1,441 @@
+"""The standalone HTML report: presents the analysis, computes nothing.
+
+One ``.html`` file that works offline from ``file://``: Bokeh's JavaScript is
+inlined and the thumbnails are embedded as ``data:`` URIs. Above ``embed_limit``
+images the thumbnails go to a sidecar folder ``<stem>_files/`` next to the page
+instead (see ``docs/report.md`` for the threshold and why).
+
+Security: file names are hostile input. They reach the page only as JSON inside
+``<script type="application/json">`` (with ``<``, ``>`` and ``&`` escaped) and the
+page script shows them with ``textContent``; the static header is escaped with
+:func:`html.escape`. No Bokeh tooltip template or ``Div`` ever holds file-derived
+text, and ``src`` attributes only ever receive ``data:`` URIs built here or
+sidecar paths generated here. Bokeh is imported inside the functions that use it.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import html
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from explorer import __version__
+from explorer.analysis import DuplicateGroup
+from explorer.report_assets import (
+    APP_JS,
+    CSS,
+    SIDECAR_MARKER,
+    TEMPLATE,
+    data_uri,
+    fit_budget,
+    write_sidecar,
+)
+
+log = logging.getLogger(__name__)
+
+EMBED_LIMIT = 10_000
+"""Most images whose thumbnails are embedded in the page; above it they go to a sidecar folder."""
+
+BYTES_PER_IMAGE = 4096
+"""Target average size of the page per image (thumbnail as base64 plus its data)."""
+
+WEBGL_MIN_POINTS = 2000
+"""From this many images the map is drawn with WebGL."""
+
+DUP_GROUPS_SHOWN = 200
+"""Most near-duplicate groups listed in the page (the rest are counted)."""
+
+_PALETTE = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#7f7f7f", "#1f3f8f", "#c2410c", "#0f766e", "#a16207", "#be185d", "#4d7c0f",
+    "#6d28d9", "#0e7490", "#b91c1c", "#57534e",
+)  # fmt: skip
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows; all arrays are indexed by image.
+
+    Attributes:
+        title: Page title, e.g. the folder name (escaped when shown).
+        root: The indexed folder as text (escaped when shown).
+        paths: Root-relative paths to show; may hold any characters, including
+            lone surrogates from non-UTF-8 names (shown as U+FFFD).
+        thumbnails: One encoded thumbnail per image (WebP, JPEG or PNG bytes,
+            longest side 160 px, EXIF-rotated and stripped).
+        coords: ``(n, 2)`` map coordinates.
+        labels: ``(n,)`` cluster of each image, ``0 .. k-1``.
+        neighbors: ``(n, k)`` top-k neighbour indices, best first (negative = none).
+        neighbor_scores: ``(n, k)`` cosine similarities of those neighbours.
+        representatives: Per cluster, the images nearest its centre.
+        duplicate_groups: Near-duplicate groups, largest first.
+        cluster_names: Optional display name per cluster.
+        summary: Extra facts for the header, e.g. ``{"Backbone": "VGG16 fc2"}``.
+    """
+
+    title: str
+    root: str
+    paths: list[str]
+    thumbnails: list[bytes]
+    coords: NDArray[np.float32]
+    labels: NDArray[np.int32]
+    neighbors: NDArray[np.int32]
+    neighbor_scores: NDArray[np.float32]
+    representatives: list[list[int]]
+    duplicate_groups: list[DuplicateGroup]
+    cluster_names: list[str] | None = None
+    summary: dict[str, str] = field(default_factory=dict)
+
+
+def write_report(data: ReportData, out: Path, *, embed_limit: int = EMBED_LIMIT) -> Path:
+    """Write the report as one standalone HTML page, atomically.
+
+    Args:
+        data: What to show.
+        out: Path of the ``.html`` file; its folder is created if needed.
+        embed_limit: Most images whose thumbnails are embedded as ``data:`` URIs
+            (>= 0). Above it they are written to ``<stem>_files/`` next to the
+            page and referenced relatively, so the page stays small enough to
+            open quickly; move the page and the folder together.
+
+    Returns:
+        The path of the written page.
+
+    Raises:
+        ValueError: If ``embed_limit`` is negative or ``data`` is inconsistent.
+        ExplorerError: If the sidecar folder exists and was not written by explorer.
+    """
+    if embed_limit < 0:
+        raise ValueError(f"embed_limit must be >= 0, got {embed_limit}")
+    n_clusters = _validate(data)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n = len(data.paths)
+    sidecar = out.parent / f"{out.stem}_files"
+    if n > embed_limit:
+        log.info("%d images > embed_limit %d: thumbnails go to %s", n, embed_limit, sidecar)
+        thumbs = write_sidecar(data.thumbnails, sidecar)
+    else:
+        thumbs = [data_uri(t) for t in fit_budget(data.thumbnails)]
+    page = _render(data, thumbs, n_clusters)
+    _atomic_write(out, page.encode("utf-8"))
+    if n <= embed_limit and (sidecar / SIDECAR_MARKER).is_file():
+        shutil.rmtree(sidecar, ignore_errors=True)  # stale thumbnails of an earlier run
+    log.info("wrote report %s (%.1f MB)", out, len(page) / 1e6)
+    return out
+
+
+def _validate(data: ReportData) -> int:
+    n = len(data.paths)
+    if n == 0:
+        raise ValueError("data.paths is empty: a report needs at least one image")
+    labels = np.asarray(data.labels)
+    checks = {
+        "thumbnails": len(data.thumbnails) == n,
+        "coords": np.shape(data.coords) == (n, 2),
+        "labels": labels.shape == (n,),
+        "neighbors": np.ndim(data.neighbors) == 2 and np.shape(data.neighbors)[0] == n,
+        "neighbor_scores": np.shape(data.neighbor_scores) == np.shape(data.neighbors),
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise ValueError(f"data.{name} does not match the {n} paths")
+    if labels.min() < 0:
+        raise ValueError("data.labels must be >= 0")
+    nbrs = np.asarray(data.neighbors)
+    if nbrs.size and nbrs.max() >= n:
+        raise ValueError(f"data.neighbors must be image indices below {n} (negative = none)")
+    listed = [i for r in data.representatives for i in r]
+    listed += [i for g in data.duplicate_groups for i in g.members]
+    if any(not 0 <= i < n for i in listed):
+        raise ValueError(f"data.representatives and data.duplicate_groups must be in [0, {n})")
+    k = int(labels.max()) + 1
+    k = max(k, len(data.representatives), len(data.cluster_names or []))
+    if data.cluster_names is not None and len(data.cluster_names) != k:
+        raise ValueError(f"data.cluster_names must have one name per cluster ({k})")
+    return k
+
+
+def _render(data: ReportData, thumbs: list[str], k: int) -> str:
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
+
+    n = len(data.paths)
+    colors = _colors(k)
+    sizes = np.bincount(np.asarray(data.labels), minlength=k).tolist()
+    names = [_clean(s) for s in (data.cluster_names or [f"Cluster {c}" for c in range(k)])]
+    point_size = 10.0 if n <= 500 else 7.0 if n <= 5000 else 5.0 if n <= 20000 else 4.0
+    alpha = 0.9 if n <= 2000 else 0.7
+    doc = _document(data, k, colors, names, sizes, point_size=point_size, alpha=alpha)
+    dups = data.duplicate_groups
+    n_dup_images = sum(len(g.members) for g in dups)
+    variables = {
+        "explorer_css": CSS,
+        "explorer_js": APP_JS,
+        "explorer_header": _header(data, k, len(dups)),
+        "explorer_data": _script_json(
+            _payload(data, thumbs, colors, names, sizes, point_size=point_size, alpha=alpha)
+        ),
+        "explorer_gallery_note": html.escape(
+            f"{_plural(k, 'cluster')} · the images nearest each centre, best first"
+            " · click one to pin it"
+        ),
+        "explorer_dup_note": html.escape(
+            f"{_plural(len(dups), 'group')}, {_plural(n_dup_images, 'image')}"
+            + (f" · showing the first {DUP_GROUPS_SHOWN}" if len(dups) > DUP_GROUPS_SHOWN else "")
+        ),
+        "explorer_footer": html.escape(
+            f"Made with explorer {__version__} · {n} images · works offline"
+        ),
+    }
+    title = _clean(data.title) or "explorer report"
+    return str(
+        file_html(
+            doc, resources=INLINE, title=title, template=TEMPLATE, template_variables=variables
+        )
+    )
+
+
+def _document(
+    data: ReportData,
+    k: int,
+    colors: list[str],
+    names: list[str],
+    sizes: list[int],
+    *,
+    point_size: float,
+    alpha: float,
+) -> Any:
+    from bokeh.document import Document
+    from bokeh.models import (
+        BoxSelectTool,
+        ColumnDataSource,
+        CustomJS,
+        DataRange1d,
+        LassoSelectTool,
+        PanTool,
+        ResetTool,
+        SaveTool,
+        WheelZoomTool,
+    )
+    from bokeh.models.annotations import Legend, LegendItem
+    from bokeh.plotting import figure
+
+    n = len(data.paths)
+    x_range = DataRange1d(range_padding=0.06)
+    y_range = DataRange1d(range_padding=0.06)
+    coords = np.asarray(data.coords, dtype=np.float32)
+    labels = np.asarray(data.labels)
+    fig = figure(
+        name="map",
+        sizing_mode="stretch_both",
+        tools=[],
+        toolbar_location="right",
+        x_range=x_range,
+        y_range=y_range,
+        output_backend="webgl" if n >= WEBGL_MIN_POINTS else "canvas",
+        match_aspect=True,
+        min_border=8,
+        background_fill_color="#fbfcfe",
+        border_fill_color="#ffffff",
+        outline_line_color=None,
+    )
+    fig.axis.visible = False
+    fig.grid.visible = False
+    fig.toolbar.logo = None
+    outline = "#ffffff" if n <= 2000 else None
+    rends: list[Any] = []
+    srcs: list[Any] = []
+    for c in range(k):
+        idx = np.flatnonzero(labels == c).astype(np.int32)
+        src = ColumnDataSource(data={"x": coords[idx, 0], "y": coords[idx, 1], "i": idx})
+        r = fig.scatter(
+            "x", "y", source=src, size=point_size, fill_color=colors[c], fill_alpha=alpha,
+            line_color=outline, line_alpha=alpha, line_width=0.6,
+            nonselection_fill_alpha=0.08, nonselection_line_alpha=0.08,
+            selection_fill_alpha=1.0, selection_line_color="#0f172a",
+        )  # fmt: skip
+        rends.append(r)
+        srcs.append(src)
+    x_range.renderers = y_range.renderers = rends
+
+    def overlay(**kw: Any) -> Any:
+        src = ColumnDataSource(data={"x": [], "y": []})
+        fig.scatter("x", "y", source=src, fill_alpha=0.0, level="overlay", **kw)
+        return src
+
+    link = ColumnDataSource(data={"x0": [], "y0": [], "x1": [], "y1": []})
+    fig.segment(
+        "x0", "y0", "x1", "y1", source=link, line_color="#0f172a", line_alpha=0.55,
+        line_width=1.5, line_dash="dashed", level="overlay",
+    )  # fmt: skip
+    match = overlay(size=point_size + 8, line_color="#f59e0b", line_width=2.5)
+    nb = overlay(size=point_size + 8, line_color="#0f172a", line_width=2)
+    hov = overlay(size=point_size + 10, line_color="#0f172a", line_width=2.5)
+    pin = overlay(size=point_size + 16, line_color="#e11d48", line_width=3.5)
+
+    style: dict[str, Any] = {
+        "label_text_font_size": "11px", "title_text_font_size": "11px",
+        "title_text_font_style": "bold", "title_text_color": "#64748b", "glyph_height": 12,
+        "glyph_width": 12, "spacing": 2, "padding": 8, "border_line_alpha": 0.0,
+        "background_fill_alpha": 0.0, "label_height": 14,
+    }  # fmt: skip
+    legend = Legend(
+        items=[
+            LegendItem(label=f"{_short(names[c])} ({sizes[c]})", renderers=[rends[c]])
+            for c in range(k)
+        ],
+        click_policy="hide",
+        title="Clusters · click to hide",
+        location="top_left",
+        ncols=max(1, math.ceil(k / 24)),
+        **style,
+    )
+    fig.add_layout(legend, "right")
+    pan, wheel = PanTool(), WheelZoomTool()
+    fig.add_tools(
+        pan, wheel, BoxSelectTool(renderers=rends), LassoSelectTool(renderers=rends),
+        ResetTool(), SaveTool(),
+    )  # fmt: skip
+    fig.toolbar.active_drag = pan
+    fig.toolbar.active_scroll = wheel
+
+    app = "window.ExplorerApp && window.ExplorerApp."
+    fig.js_on_event("mousemove", CustomJS(code=app + "onMove(cb_obj)"))
+    fig.js_on_event("mouseleave", CustomJS(code=app + "onLeave()"))
+    fig.js_on_event("tap", CustomJS(code=app + "onTap(cb_obj)"))
+    on_select = CustomJS(code=app + "onSelect()")
+    on_visible = CustomJS(code=app + "onVisibility()")
+    for r, src in zip(rends, srcs, strict=True):
+        src.selected.js_on_change("indices", on_select)
+        r.js_on_change("visible", on_visible)
+    doc = Document()
+    doc.add_root(fig)
+    args = {"fig": fig, "rends": rends, "srcs": srcs, "hov": hov, "pin": pin, "nb": nb,
+            "link": link, "match": match}  # fmt: skip
+    doc.js_on_event(
+        "document_ready",
+        CustomJS(args=args, code="window.ExplorerApp.init({" + ", ".join(args) + "});"),
+    )
+    return doc
+
+
+def _payload(
+    data: ReportData,
+    thumbs: list[str],
+    colors: list[str],
+    names: list[str],
+    sizes: list[int],
+    *,
+    point_size: float,
+    alpha: float,
+) -> dict[str, Any]:
+    paths = [_clean(p) for p in data.paths]
+    nbr = np.asarray(data.neighbors, dtype=np.int64)
+    scores = np.round(np.nan_to_num(np.asarray(data.neighbor_scores, dtype=np.float64)), 3)
+    reps = list(data.representatives) + [[]] * (len(names) - len(data.representatives))
+    return {
+        "paths": paths,
+        "names": [p.rsplit("/", 1)[-1] or p for p in paths],
+        "thumbs": thumbs,
+        "labels": np.asarray(data.labels).astype(int).tolist(),
+        "k": int(nbr.shape[1]),
+        "nbr": nbr.reshape(-1).tolist(),
+        "nbs": scores.reshape(-1).tolist(),
+        "clusters": [
+            {
+                "name": names[c],
+                "size": sizes[c],
+                "color": colors[c],
+                "reps": [int(i) for i in reps[c]],
+            }
+            for c in range(len(names))
+        ],
+        "dups": [
+            {
+                "m": [int(i) for i in g.members],
+                "p": [[int(i), int(j), round(float(s), 3)] for i, j, s in g.pairs],
+            }
+            for g in data.duplicate_groups
+        ],
+        "dup_limit": DUP_GROUPS_SHOWN,
+        "point_size": point_size,
+        "alpha": alpha,
+        "line_alpha": alpha,
+    }
+
+
+def _header(data: ReportData, k: int, n_dups: int) -> str:
+    e = html.escape
+    n = len(data.paths)
+    stats = " · ".join(
+        f"<b>{count:,}</b> {word if count == 1 else word + 's'}"
+        for count, word in ((n, "image"), (k, "cluster"), (n_dups, "near-duplicate group"))
+    )
+    facts = "".join(
+        f"<div><dt>{e(_clean(key))}</dt><dd>{e(_clean(value))}</dd></div>"
+        for key, value in data.summary.items()
+    )
+    return (
+        '<div class="brand"><div class="eyebrow">explorer · image map</div>'
+        f"<h1>{e(_clean(data.title))}</h1>"
+        f'<div class="root">{e(_clean(data.root))}</div>'
+        f'<div class="stats">{stats}</div></div>'
+        f'<dl class="summary">{facts}</dl>'
+    )
+
+
+def _script_json(obj: Any) -> str:
+    """JSON that is safe inside ``<script type="application/json">``."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _clean(text: str) -> str:
+    """Replace lone surrogates (undecodable file-name bytes) with U+FFFD."""
+    return _SURROGATES.sub("\ufffd", str(text))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word if count == 1 else word + 's'}"
+
+
+def _short(text: str, limit: int = 28) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _colors(k: int) -> list[str]:
+    if k <= len(_PALETTE):
+        return list(_PALETTE[:k])
+    out = []
+    for c in range(k):
+        r, g, b = colorsys.hls_to_rgb((c * 0.618033988749895) % 1.0, 0.45, 0.65)
+        out.append(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}")
+    return out
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,872 @@
+"""Assets of the HTML report: thumbnails (data URIs, size budget, sidecar folder),
+page template, stylesheet and client-side script.
+
+Kept apart from :mod:`explorer.report` so that the Python there stays readable.
+The script builds every piece of file-derived text with ``textContent`` (or a DOM
+property such as ``alt``) and never parses HTML; image sources are only the
+``data:`` URIs or sidecar paths generated here. The template is rendered by
+Bokeh's Jinja environment, which does not autoescape: every variable passed to it
+is either one of the constants below or text that the report writer escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+from explorer.errors import ExplorerError
+
+log = logging.getLogger(__name__)
+
+THUMB_BYTES_CAP = 2900
+"""Largest embedded thumbnail, in bytes; bigger ones are re-encoded (2900 B is 3.9 KB as base64)."""
+
+SIDECAR_MARKER = ".explorer-thumbnails"
+"""File that marks a sidecar folder as written by explorer (and safe to replace)."""
+
+_REENCODE_STEPS = ((160, 60), (144, 55), (128, 50), (112, 45), (96, 40))
+_PLACEHOLDER = "data:image/svg+xml;base64," + base64.b64encode(
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
+    b'<rect width="64" height="64" fill="#e2e8f0"/></svg>'
+).decode("ascii")
+
+
+def mime_type(blob: bytes) -> str | None:
+    """The image type of encoded bytes, from their signature.
+
+    Args:
+        blob: Encoded image bytes.
+
+    Returns:
+        ``"image/webp"``, ``"image/jpeg"`` or ``"image/png"``; ``None`` for anything else.
+    """
+    if blob[:4] == b"RIFF" and blob[8:12] == b"WEBP":
+        return "image/webp"
+    if blob[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if blob[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    return None
+
+
+def data_uri(blob: bytes) -> str:
+    """A ``data:`` URI for a thumbnail; a grey placeholder when the bytes are not an image.
+
+    Args:
+        blob: Encoded WebP, JPEG or PNG bytes.
+
+    Returns:
+        The URI; it holds only a whitelisted MIME type and base64 text.
+    """
+    mime = mime_type(blob)
+    if mime is None:
+        return _PLACEHOLDER
+    return f"data:{mime};base64,{base64.b64encode(blob).decode('ascii')}"
+
+
+def fit_budget(thumbs: list[bytes]) -> list[bytes]:
+    """Re-encode thumbnails above :data:`THUMB_BYTES_CAP` as smaller WebPs.
+
+    Each oversized thumbnail is tried at falling sizes and qualities (160 px at
+    quality 60 down to 96 px at 40) until it fits; smaller ones are kept as is.
+
+    Args:
+        thumbs: Encoded thumbnails.
+
+    Returns:
+        The thumbnails, oversized ones replaced.
+    """
+    big = [i for i, t in enumerate(thumbs) if len(t) > THUMB_BYTES_CAP]
+    if not big:
+        return thumbs
+    from PIL import Image
+
+    out = list(thumbs)
+    for i in big:
+        try:
+            with Image.open(io.BytesIO(thumbs[i])) as im:
+                im.load()
+                src = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+        except Exception:  # an undecodable thumbnail keeps its bytes (or the placeholder)
+            continue
+        for side, quality in _REENCODE_STEPS:
+            small = src.copy()
+            small.thumbnail((side, side))
+            buf = io.BytesIO()
+            small.save(buf, "WEBP", quality=quality, method=4)
+            out[i] = buf.getvalue()
+            if len(out[i]) <= THUMB_BYTES_CAP:
+                break
+    log.info("re-encoded %d of %d thumbnails to stay within the size budget", len(big), len(thumbs))
+    return out
+
+
+def write_sidecar(thumbs: list[bytes], folder: Path) -> list[str]:
+    """Write thumbnails to a sidecar folder, replacing an earlier one atomically.
+
+    The files are named by image index (``000042.webp``), never by file name.
+
+    Args:
+        thumbs: Encoded thumbnails.
+        folder: The sidecar folder, next to the page.
+
+    Returns:
+        One URL per thumbnail, relative to the page's folder.
+
+    Raises:
+        ExplorerError: If ``folder`` exists and was not written by explorer.
+    """
+    if folder.exists() and not (folder / SIDECAR_MARKER).is_file():
+        raise ExplorerError(
+            f"{folder} exists and was not written by explorer: remove it or choose another --out"
+        )
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        os.chmod(tmp, 0o755)
+        base = quote(folder.name, safe="")
+        urls = []
+        ext = {"image/webp": "webp", "image/jpeg": "jpg", "image/png": "png"}
+        for i, blob in enumerate(thumbs):
+            mime = mime_type(blob)
+            if mime is None:
+                urls.append(_PLACEHOLDER)
+                continue
+            name = f"{i:06d}.{ext[mime]}"
+            (tmp / name).write_bytes(blob)
+            urls.append(f"{base}/{name}")
+        (tmp / SIDECAR_MARKER).write_text("thumbnails of an explorer report\n", encoding="utf-8")
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return urls
+
+
+TEMPLATE = r"""{% block preamble %}
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light">
+<style>{{ explorer_css }}</style>
+{% endblock %}
+{% block contents %}
+<header class="top">{{ explorer_header }}</header>
+<div class="layout">
+  <section class="card map-card" id="map-card">
+    <div class="map-tools">
+      <label class="search">
+        <svg width="16" height="16" viewBox="0 0 24 24" fill="none" stroke="currentColor"
+          stroke-width="2" aria-hidden="true"><circle cx="11" cy="11" r="7"/>
+          <path d="m20 20-3.5-3.5"/></svg>
+        <input id="search" type="search" placeholder="Search file names" autocomplete="off"
+          spellcheck="false" aria-label="Search file names">
+      </label>
+      <span id="search-count" class="count" aria-live="polite"></span>
+      <span class="hint">Hover to preview · click to pin · <kbd>Esc</kbd> unpins ·
+        legend hides clusters · box / lasso select in the toolbar</span>
+    </div>
+    <div id="map">{{ embed(roots.map) }}</div>
+  </section>
+  <aside class="side">
+    <div id="pin" class="card pin" aria-live="polite"></div>
+    <div id="selection" class="card" hidden></div>
+  </aside>
+</div>
+<section class="section" id="gallery">
+  <div class="section-head"><h2>Clusters</h2>
+    <span class="muted">{{ explorer_gallery_note }}</span></div>
+  <div id="gallery-grid" class="grid"></div>
+</section>
+<section class="section" id="duplicates">
+  <div class="section-head"><h2>Near-duplicates</h2>
+    <span class="muted">{{ explorer_dup_note }}</span></div>
+  <div id="dup-list" class="dups"></div>
+</section>
+<footer>{{ explorer_footer }}</footer>
+<div id="tip" class="tip" role="tooltip" hidden></div>
+<script type="application/json" id="explorer-data">{{ explorer_data }}</script>
+<script>{{ explorer_js }}</script>
+{% endblock %}
+"""
+"""Jinja template extending Bokeh's ``file.html`` (``{{ embed(roots.map) }}`` is the map)."""
+
+CSS = r""":root {
+  --bg: #f4f5f8; --card: #fff; --ink: #0f172a; --muted: #64748b; --line: #e2e8f0;
+  --accent: #4f46e5; --warn: #b45309; --radius: 12px;
+  --shadow: 0 1px 2px rgba(15, 23, 42, .06), 0 4px 16px rgba(15, 23, 42, .06);
+  --mono: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace;
+}
+* { box-sizing: border-box; }
+html, body { height: auto; display: block; }
+body {
+  margin: 0; background: var(--bg); color: var(--ink);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+    "Noto Sans", sans-serif;
+}
+button { font: inherit; color: inherit; }
+.muted { color: var(--muted); }
+.top {
+  display: flex; flex-wrap: wrap; align-items: flex-end; justify-content: space-between;
+  gap: 12px 32px; padding: 20px 28px 16px; background: var(--card);
+  border-bottom: 1px solid var(--line);
+}
+.brand h1 { margin: 0; font-size: 22px; letter-spacing: -.01em; overflow-wrap: anywhere; }
+.brand .eyebrow {
+  color: var(--accent); font-size: 11px; font-weight: 700; letter-spacing: .08em;
+  text-transform: uppercase;
+}
+.brand .root { font: 12px var(--mono); color: var(--muted); overflow-wrap: anywhere; }
+.brand .stats { margin-top: 4px; color: var(--muted); }
+.brand .stats b { color: var(--ink); }
+.summary { display: flex; flex-wrap: wrap; gap: 8px; margin: 0; }
+.summary div {
+  background: var(--bg); border: 1px solid var(--line); border-radius: 8px; padding: 4px 10px;
+}
+.summary dt {
+  font-size: 10px; text-transform: uppercase; letter-spacing: .06em; color: var(--muted);
+}
+.summary dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
+.layout {
+  display: grid; grid-template-columns: minmax(0, 1fr) 340px; gap: 16px;
+  padding: 16px 28px; align-items: start;
+}
+.card {
+  background: var(--card); border: 1px solid var(--line); border-radius: var(--radius);
+  box-shadow: var(--shadow);
+}
+.map-card { padding: 10px 10px 6px; scroll-margin-top: 12px; }
+.map-tools {
+  display: flex; align-items: center; gap: 10px; padding: 2px 4px 10px; flex-wrap: wrap;
+}
+.search {
+  flex: 0 1 320px; display: flex; align-items: center; gap: 6px; border: 1px solid var(--line);
+  border-radius: 8px; padding: 0 10px; background: var(--bg);
+}
+.search:focus-within { border-color: var(--accent); background: #fff; }
+.search svg { flex: none; color: var(--muted); }
+.search input {
+  flex: 1; border: 0; outline: 0; background: transparent; padding: 7px 0; font: inherit;
+  min-width: 0;
+}
+.count { color: var(--muted); font-size: 13px; }
+.count.none { color: #be123c; }
+.hint { margin-left: auto; color: var(--muted); font-size: 12px; }
+.hint kbd {
+  font: 11px var(--mono); border: 1px solid var(--line); border-bottom-width: 2px;
+  border-radius: 4px; padding: 0 4px; background: var(--bg);
+}
+#map { position: relative; height: clamp(440px, calc(100vh - 240px), 880px); }
+.side { display: flex; flex-direction: column; gap: 16px; position: sticky; top: 16px; }
+.pin, #selection { padding: 14px 16px 16px; }
+.card-title {
+  margin: 0; font-size: 12px; text-transform: uppercase; letter-spacing: .07em;
+  color: var(--muted);
+}
+.pin-head { display: flex; align-items: center; justify-content: space-between; gap: 8px; }
+.icon {
+  border: 0; background: transparent; font-size: 20px; line-height: 1; cursor: pointer;
+  color: var(--muted); border-radius: 6px; padding: 2px 8px;
+}
+.icon:hover { background: var(--bg); color: var(--ink); }
+.pin-imgbox {
+  margin: 10px 0; display: grid; place-items: center; height: 240px; border-radius: 10px;
+  background: repeating-conic-gradient(#f1f5f9 0 25%, #fff 0 50%) 0 0 / 16px 16px;
+  border: 1px solid var(--line); overflow: hidden;
+}
+.pin-img { max-width: 100%; max-height: 100%; width: 240px; height: 240px; object-fit: contain; }
+.pin-name { font-weight: 650; font-size: 15px; overflow-wrap: anywhere; }
+.pin-path {
+  font: 12px var(--mono); color: var(--muted); overflow-wrap: anywhere; margin-top: 2px;
+}
+.pin-tags { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }
+.chip, .tag {
+  display: inline-flex; align-items: center; gap: 6px; border-radius: 999px; padding: 1px 9px;
+  font-size: 12px; background: var(--bg); border: 1px solid var(--line); max-width: 100%;
+  overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+}
+.tag { font-family: var(--mono); }
+.tag.warn { color: var(--warn); border-color: #fcd34d; background: #fffbeb; font-family: inherit; }
+.dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; flex: none; }
+.sub { margin: 16px 0 6px; font-size: 13px; }
+.nbr-list { list-style: none; margin: 0; padding: 0; display: grid; gap: 4px; }
+.nbr {
+  width: 100%; display: grid; grid-template-columns: 48px minmax(0, 1fr) auto; gap: 10px;
+  align-items: center; text-align: left; border: 1px solid transparent; background: transparent;
+  border-radius: 8px; padding: 4px; cursor: pointer;
+}
+.nbr:hover, .nbr:focus-visible { background: var(--bg); border-color: var(--line); outline: 0; }
+.nbr-img {
+  width: 48px; height: 48px; object-fit: cover; border-radius: 6px; background: var(--bg);
+}
+.nbr-text { display: grid; gap: 5px; min-width: 0; }
+.nbr-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.bar { height: 4px; background: var(--line); border-radius: 2px; overflow: hidden; }
+.bar i { display: block; height: 100%; background: var(--accent); }
+.nbr-score { font: 12px var(--mono); color: var(--muted); }
+.actions { display: flex; gap: 8px; margin: 10px 0; }
+.btn {
+  border: 1px solid var(--line); background: #fff; border-radius: 8px; padding: 5px 12px;
+  cursor: pointer; font-weight: 550;
+}
+.btn:hover { border-color: #cbd5e1; background: var(--bg); }
+.btn.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
+.btn.primary:hover { filter: brightness(1.08); }
+.btn.small { padding: 2px 10px; font-size: 12px; }
+.btn.on { background: var(--ink); border-color: var(--ink); color: #fff; }
+.sel-list {
+  list-style: none; margin: 0; padding: 0; max-height: 260px; overflow: auto;
+  border-top: 1px solid var(--line);
+}
+.sel-item {
+  width: 100%; display: flex; gap: 8px; align-items: center; border: 0; background: transparent;
+  padding: 4px 2px; cursor: pointer; text-align: left; font: 12px var(--mono);
+}
+.sel-item span { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.sel-item:hover { background: var(--bg); }
+.section { padding: 8px 28px 20px; }
+.section-head { display: flex; align-items: baseline; gap: 12px; margin: 12px 0; }
+.section-head h2 { margin: 0; font-size: 18px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 16px; }
+.cluster { padding: 12px; }
+.cluster-head { display: flex; align-items: center; gap: 10px; margin-bottom: 10px; }
+.swatch { width: 14px; height: 36px; border-radius: 4px; flex: none; }
+.cluster-title { flex: 1; min-width: 0; display: grid; }
+.cluster-title h3 {
+  margin: 0; font-size: 15px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+}
+.reps { display: grid; grid-template-columns: repeat(4, 1fr); gap: 6px; }
+.rep, .dup-thumb {
+  padding: 0; border: 1px solid var(--line); border-radius: 8px; overflow: hidden;
+  cursor: pointer;
+  background: var(--bg); aspect-ratio: 1; display: block; width: 100%;
+}
+.rep img, .dup-thumb img { width: 100%; height: 100%; object-fit: cover; display: block; }
+.rep:hover, .dup-thumb:hover { outline: 2px solid var(--accent); outline-offset: 1px; }
+.dups { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 16px; }
+.dup { padding: 12px 14px; }
+.dup-head { display: flex; align-items: baseline; gap: 12px; margin-bottom: 8px; }
+.dup-head h3 { margin: 0; font-size: 14px; }
+.dup-members { display: flex; flex-wrap: wrap; gap: 10px; }
+.dup-member { margin: 0; width: 104px; }
+.dup-member figcaption {
+  font-size: 11px; margin-top: 3px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+}
+.pairs { margin-top: 8px; font-size: 12px; color: var(--muted); }
+.pairs summary { cursor: pointer; }
+.pairs ul { margin: 6px 0 0; padding-left: 18px; font-family: var(--mono); white-space: pre-wrap; }
+.tip {
+  position: fixed; left: 0; top: 0; z-index: 1000; pointer-events: none;
+  width: 340px;
+  background: rgba(255, 255, 255, .98); border: 1px solid var(--line); border-radius: 12px;
+  box-shadow: 0 10px 30px rgba(15, 23, 42, .18); padding: 10px;
+}
+.tip[hidden] { display: none; }
+.tip-main { display: flex; gap: 10px; }
+.tip-imgbox {
+  flex: none; width: 136px; height: 136px; display: grid; place-items: center; border-radius: 8px;
+  background: repeating-conic-gradient(#f1f5f9 0 25%, #fff 0 50%) 0 0 / 12px 12px;
+  overflow: hidden;
+}
+.tip-img { max-width: 136px; max-height: 136px; }
+.tip-meta {
+  min-width: 0; display: flex; flex-direction: column; gap: 6px; align-items: flex-start;
+}
+.tip-name { font-weight: 650; overflow-wrap: anywhere; }
+.tip-path { font: 11px var(--mono); color: var(--muted); overflow-wrap: anywhere; }
+.tip-label {
+  margin: 10px 0 5px; font-size: 10px; text-transform: uppercase; letter-spacing: .07em;
+  color: var(--muted);
+}
+.tip-nbrs { display: grid; grid-template-columns: repeat(5, 1fr); gap: 6px; }
+.tip-nb { margin: 0; text-align: center; }
+.tip-nbimg {
+  width: 100%; aspect-ratio: 1; object-fit: cover; border-radius: 6px; display: block;
+  background: var(--bg);
+}
+.tip-nb figcaption { font: 11px var(--mono); color: var(--muted); margin-top: 2px; }
+footer { padding: 12px 28px 28px; color: var(--muted); font-size: 12px; }
+@media (max-width: 960px) {
+  .layout { grid-template-columns: minmax(0, 1fr); }
+  .side { position: static; }
+  .hint { display: none; }
+}
+"""
+"""Stylesheet of the report page."""
+
+APP_JS = r"""(function () {
+  "use strict";
+  // Every file-derived string reaches the page through textContent, alt or a
+  // property: nothing here parses HTML. Image sources are only the data: URIs
+  // or sidecar paths the report writer generated.
+  var D = JSON.parse(document.getElementById("explorer-data").textContent);
+  var N = D.paths.length;
+  var K = D.k;
+  var X = new Float64Array(N);
+  var Y = new Float64Array(N);
+  var S = {fig: null, view: null, rends: [], srcs: [], members: [], pin: -1, hover: -1,
+    matches: [], selected: [], move: null, raf: 0, solo: -1, lower: null};
+  var BASE_ALPHA = D.alpha;
+
+  function $(id) { return document.getElementById(id); }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
+  }
+  function thumb(i, cls, lazy) {
+    var im = el("img", cls);
+    im.alt = D.names[i];
+    im.decoding = "async";
+    im.draggable = false;
+    if (lazy) { im.loading = "lazy"; }
+    im.src = D.thumbs[i];
+    return im;
+  }
+  function fmt(s) { return Number(s).toFixed(3); }
+  function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
+  function chip(c) {
+    var e = el("span", "chip");
+    var dot = el("i", "dot");
+    dot.style.background = D.clusters[c].color;
+    e.append(dot, document.createTextNode(D.clusters[c].name));
+    return e;
+  }
+  function neighbors(i) {
+    var out = [];
+    for (var j = 0; j < K; j++) {
+      var n = D.nbr[i * K + j];
+      if (n >= 0) { out.push([n, D.nbs[i * K + j]]); }
+    }
+    return out;
+  }
+  function visible(c) { return S.rends[c].visible; }
+
+  // ---- geometry ---------------------------------------------------------
+  function view() {
+    if (!S.view) { S.view = Bokeh.index.find_one(S.fig); }
+    return S.view;
+  }
+  function scales() {
+    var f = view().frame;
+    var x0 = f.x_scale.compute(0), y0 = f.y_scale.compute(0);
+    return {ax: f.x_scale.compute(1) - x0, bx: x0, ay: f.y_scale.compute(1) - y0, by: y0};
+  }
+  function nearest(sx, sy) {
+    var s = scales();
+    var r = D.point_size / 2 + 5;
+    var best = -1, bestD = r * r;
+    for (var c = 0; c < S.members.length; c++) {
+      if (!visible(c)) { continue; }
+      var m = S.members[c];
+      for (var t = 0; t < m.length; t++) {
+        var i = m[t];
+        var dx = s.ax * X[i] + s.bx - sx, dy = s.ay * Y[i] + s.by - sy;
+        var d = dx * dx + dy * dy;
+        if (d <= bestD) { bestD = d; best = i; }
+      }
+    }
+    return best;
+  }
+  function clientPos(i) {
+    var v = view();
+    var rect = v.canvas_view.el.getBoundingClientRect();
+    return [rect.left + v.frame.x_scale.compute(X[i]), rect.top + v.frame.y_scale.compute(Y[i])];
+  }
+
+  // ---- hover tooltip ----------------------------------------------------
+  function buildTip(i) {
+    var tip = $("tip");
+    var c = D.labels[i];
+    var main = el("div", "tip-main");
+    var box = el("div", "tip-imgbox");
+    box.append(thumb(i, "tip-img"));
+    var meta = el("div", "tip-meta");
+    meta.append(el("div", "tip-name", D.names[i]), chip(c));
+    if (D.paths[i] !== D.names[i]) { meta.append(el("div", "tip-path", D.paths[i])); }
+    main.append(box, meta);
+    var nb = neighbors(i);
+    var row = el("div", "tip-nbrs");
+    nb.forEach(function (p) {
+      var f = el("figure", "tip-nb");
+      f.append(thumb(p[0], "tip-nbimg"), el("figcaption", "", fmt(p[1])));
+      row.append(f);
+    });
+    tip.replaceChildren(main);
+    if (nb.length) { tip.append(el("div", "tip-label", "Nearest neighbours · cosine"), row); }
+    tip.dataset.index = String(i);
+  }
+  function placeTip(cx, cy) {
+    var tip = $("tip");
+    var w = tip.offsetWidth, h = tip.offsetHeight, pad = 16;
+    var x = cx + pad, y = cy + pad;
+    if (x + w > window.innerWidth - 8) { x = cx - w - pad; }
+    if (y + h > window.innerHeight - 8) { y = Math.max(8, window.innerHeight - h - 8); }
+    tip.style.transform = "translate(" + Math.max(8, x) + "px," + y + "px)";
+  }
+  function setHover(i) {
+    if (i === S.hover) { return; }
+    S.hover = i;
+    var tip = $("tip");
+    if (i < 0) {
+      tip.hidden = true;
+      S.hov.data = {x: [], y: []};
+      return;
+    }
+    buildTip(i);
+    tip.hidden = false;
+    S.hov.data = {x: [X[i]], y: [Y[i]]};
+  }
+  function onMove(e) {
+    S.move = e;
+    if (S.raf) { return; }
+    S.raf = window.requestAnimationFrame(function () {
+      S.raf = 0;
+      var ev = S.move;
+      if (!ev || !S.fig) { return; }
+      setHover(nearest(ev.sx, ev.sy));
+      if (S.hover >= 0) {
+        var rect = view().canvas_view.el.getBoundingClientRect();
+        placeTip(rect.left + ev.sx, rect.top + ev.sy);
+      }
+    });
+  }
+  function onLeave() { S.move = null; setHover(-1); }
+
+  // ---- pinned panel -----------------------------------------------------
+  function pin(i) {
+    if (i < 0 || i >= N) { return; }
+    S.pin = i;
+    var nb = neighbors(i);
+    S.pinSrc.data = {x: [X[i]], y: [Y[i]]};
+    S.nbSrc.data = {x: nb.map(function (p) { return X[p[0]]; }),
+      y: nb.map(function (p) { return Y[p[0]]; })};
+    S.linkSrc.data = {
+      x0: nb.map(function () { return X[i]; }),
+      y0: nb.map(function () { return Y[i]; }),
+      x1: nb.map(function (p) { return X[p[0]]; }),
+      y1: nb.map(function (p) { return Y[p[0]]; })};
+    renderPin();
+    document.body.dataset.pinned = String(i);
+  }
+  function unpin() {
+    S.pin = -1;
+    S.pinSrc.data = {x: [], y: []};
+    S.nbSrc.data = {x: [], y: []};
+    S.linkSrc.data = {x0: [], y0: [], x1: [], y1: []};
+    renderPin();
+    delete document.body.dataset.pinned;
+  }
+  function renderPin() {
+    var box = $("pin");
+    box.replaceChildren();
+    var i = S.pin;
+    if (i < 0) {
+      box.className = "card pin empty";
+      box.append(el("h2", "card-title", "Pinned image"),
+        el("p", "muted", "Hover a point to preview it; click it to pin it here with its "
+          + "nearest neighbours. Click a neighbour to move there."));
+      return;
+    }
+    box.className = "card pin";
+    var head = el("div", "pin-head");
+    var close = el("button", "icon", "×");
+    close.title = "Unpin (Esc)";
+    close.setAttribute("aria-label", "Unpin");
+    close.addEventListener("click", unpin);
+    head.append(el("h2", "card-title", "Pinned image"), close);
+    var fig = el("div", "pin-imgbox");
+    fig.append(thumb(i, "pin-img"));
+    var tags = el("div", "pin-tags");
+    tags.append(chip(D.labels[i]), el("span", "tag", "#" + i));
+    var g = D.dupOf[i];
+    if (g !== undefined && g >= 0) {
+      tags.append(el("span", "tag warn", "near-duplicate group " + (g + 1)));
+    }
+    box.append(head, fig, el("div", "pin-name", D.names[i]),
+      el("div", "pin-path", D.paths[i]), tags);
+    var nb = neighbors(i);
+    box.append(el("h3", "sub", nb.length ? "Nearest neighbours" : "No neighbours"));
+    var list = el("ol", "nbr-list");
+    nb.forEach(function (p) {
+      var li = el("li");
+      var b = el("button", "nbr");
+      b.type = "button";
+      b.dataset.index = String(p[0]);
+      b.title = D.paths[p[0]];
+      var txt = el("span", "nbr-text");
+      var bar = el("span", "bar");
+      var fill = el("i");
+      fill.style.width = Math.max(0, Math.min(1, p[1])) * 100 + "%";
+      bar.append(fill);
+      txt.append(el("span", "nbr-name", D.names[p[0]]), bar);
+      b.append(thumb(p[0], "nbr-img"), txt, el("span", "nbr-score", fmt(p[1])));
+      b.addEventListener("click", function () { pin(p[0]); });
+      li.append(b);
+      list.append(li);
+    });
+    box.append(list);
+  }
+  function onTap(e) {
+    var i = nearest(e.sx, e.sy);
+    if (i >= 0) { pin(i); }
+  }
+
+  // ---- search -----------------------------------------------------------
+  function search(q) {
+    q = q.trim().toLowerCase();
+    if (!S.lower) { S.lower = D.paths.map(function (p) { return p.toLowerCase(); }); }
+    var m = [];
+    if (q) {
+      for (var i = 0; i < N; i++) {
+        if (visible(D.labels[i]) && S.lower[i].indexOf(q) >= 0) { m.push(i); }
+      }
+    }
+    S.matches = m;
+    S.matchSrc.data = {x: m.map(function (i) { return X[i]; }),
+      y: m.map(function (i) { return Y[i]; })};
+    S.rends.forEach(function (r) {
+      r.glyph.fill_alpha = q ? 0.15 : BASE_ALPHA;
+      r.glyph.line_alpha = q ? 0.15 : D.line_alpha;
+    });
+    var out = $("search-count");
+    out.textContent = q ? (m.length ? plural(m.length, "match", "matches") : "no match") : "";
+    out.className = q && !m.length ? "count none" : "count";
+  }
+
+  // ---- selection --------------------------------------------------------
+  function onSelect() {
+    var sel = [];
+    S.srcs.forEach(function (src, c) {
+      if (!visible(c)) { return; }
+      var loc = src.selected.indices;
+      for (var t = 0; t < loc.length; t++) { sel.push(S.members[c][loc[t]]); }
+    });
+    sel.sort(function (a, b) { return a - b; });
+    S.selected = sel;
+    renderSelection();
+  }
+  function clearSelection() {
+    S.srcs.forEach(function (src) { src.selected.indices = []; });
+    onSelect();
+  }
+  function renderSelection() {
+    var box = $("selection");
+    var sel = S.selected;
+    box.hidden = sel.length === 0;
+    document.body.dataset.selected = String(sel.length);
+    if (!sel.length) { box.replaceChildren(); return; }
+    var head = el("div", "pin-head");
+    head.append(el("h2", "card-title", "Selection · " + plural(sel.length, "image", "images")));
+    var actions = el("div", "actions");
+    var dl = el("button", "btn primary", "Download CSV");
+    dl.type = "button";
+    dl.id = "download-csv";
+    dl.addEventListener("click", downloadCsv);
+    var clr = el("button", "btn", "Clear");
+    clr.type = "button";
+    clr.addEventListener("click", clearSelection);
+    actions.append(dl, clr);
+    var list = el("ul", "sel-list");
+    var LIMIT = 300;
+    sel.slice(0, LIMIT).forEach(function (i) {
+      var li = el("li");
+      var b = el("button", "sel-item");
+      b.type = "button";
+      b.title = D.paths[i];
+      var dot = el("i", "dot");
+      dot.style.background = D.clusters[D.labels[i]].color;
+      b.append(dot, el("span", "", D.paths[i]));
+      b.addEventListener("click", function () { pin(i); });
+      li.append(b);
+      list.append(li);
+    });
+    box.replaceChildren(head, actions, list);
+    if (sel.length > LIMIT) {
+      box.append(el("p", "muted", "… and " + (sel.length - LIMIT) + " more (all in the CSV)"));
+    }
+  }
+  function csvCell(v) {
+    var s = String(v);
+    // Spreadsheets run cells that start with = + - @ as formulas.
+    if (/^[=+\-@\t\r]/.test(s)) { s = "'" + s; }
+    if (/[",\r\n]/.test(s)) { s = "\"" + s.replace(/"/g, "\"\"") + "\""; }
+    return s;
+  }
+  function selectionCsv() {
+    var rows = ["index,path,cluster,cluster_name,x,y"];
+    S.selected.forEach(function (i) {
+      var c = D.labels[i];
+      rows.push([i, csvCell(D.paths[i]), c, csvCell(D.clusters[c].name),
+        X[i].toFixed(4), Y[i].toFixed(4)].join(","));
+    });
+    return rows.join("\r\n") + "\r\n";
+  }
+  function downloadCsv() {
+    var blob = new Blob([selectionCsv()], {type: "text/csv;charset=utf-8"});
+    var url = URL.createObjectURL(blob);
+    var a = el("a");
+    a.href = url;
+    a.download = "selection.csv";
+    document.body.append(a);
+    a.click();
+    a.remove();
+    window.setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+  }
+
+  // ---- cluster gallery and duplicates -----------------------------------
+  function pinAndShow(i) {
+    if (!visible(D.labels[i])) { S.rends[D.labels[i]].visible = true; }
+    pin(i);
+    $("map-card").scrollIntoView({behavior: "smooth", block: "start"});
+  }
+  function thumbButton(i, cls) {
+    var b = el("button", cls);
+    b.type = "button";
+    b.title = D.paths[i];
+    b.dataset.index = String(i);
+    b.append(thumb(i, "", true));
+    b.addEventListener("click", function () { pinAndShow(i); });
+    return b;
+  }
+  function solo(c) {
+    var only = S.solo !== c;
+    S.solo = only ? c : -1;
+    S.rends.forEach(function (r, k) { r.visible = !only || k === c; });
+  }
+  function renderGallery() {
+    var grid = $("gallery-grid");
+    D.clusters.forEach(function (cl, c) {
+      var card = el("article", "card cluster");
+      var head = el("header", "cluster-head");
+      var sw = el("span", "swatch");
+      sw.style.background = cl.color;
+      var t = el("div", "cluster-title");
+      t.append(el("h3", "", cl.name), el("span", "muted", plural(cl.size, "image", "images")));
+      var b = el("button", "btn small solo", "Show only");
+      b.type = "button";
+      b.dataset.cluster = String(c);
+      b.addEventListener("click", function () { solo(c); });
+      head.append(sw, t, b);
+      var reps = el("div", "reps");
+      cl.reps.forEach(function (i) { reps.append(thumbButton(i, "rep")); });
+      card.append(head, reps);
+      grid.append(card);
+    });
+  }
+  function syncSolo() {
+    document.querySelectorAll("button.solo").forEach(function (b) {
+      var c = Number(b.dataset.cluster);
+      var on = S.solo === c;
+      b.textContent = on ? "Show all" : "Show only";
+      b.classList.toggle("on", on);
+    });
+  }
+  function renderDuplicates() {
+    var list = $("dup-list");
+    var LIMIT = D.dup_limit, MEMBERS = 24;
+    D.dups.slice(0, LIMIT).forEach(function (g, k) {
+      var card = el("article", "card dup");
+      var lo = Math.min.apply(null, g.p.map(function (p) { return p[2]; }));
+      var hi = Math.max.apply(null, g.p.map(function (p) { return p[2]; }));
+      var head = el("header", "dup-head");
+      head.append(el("h3", "", "Group " + (k + 1)),
+        el("span", "muted", plural(g.m.length, "image", "images") + " · cosine "
+          + (lo === hi ? fmt(lo) : fmt(lo) + "–" + fmt(hi))));
+      var row = el("div", "dup-members");
+      g.m.slice(0, MEMBERS).forEach(function (i) {
+        var f = el("figure", "dup-member");
+        f.append(thumbButton(i, "dup-thumb"), el("figcaption", "", D.names[i]));
+        row.append(f);
+      });
+      if (g.m.length > MEMBERS) {
+        row.append(el("p", "muted", "+" + (g.m.length - MEMBERS) + " more"));
+      }
+      var pairs = el("details", "pairs");
+      pairs.append(el("summary", "", plural(g.p.length, "matching pair", "matching pairs")));
+      var ul = el("ul");
+      g.p.slice(0, 100).forEach(function (p) {
+        ul.append(el("li", "", D.names[p[0]] + "  ↔  " + D.names[p[1]] + "   " + fmt(p[2])));
+      });
+      pairs.append(ul);
+      card.append(head, row, pairs);
+      list.append(card);
+    });
+    if (!D.dups.length) {
+      list.append(el("p", "muted", "No near-duplicates above the threshold."));
+    } else if (D.dups.length > LIMIT) {
+      list.append(el("p", "muted", (D.dups.length - LIMIT) + " more groups not shown."));
+    }
+  }
+
+  // ---- wiring -----------------------------------------------------------
+  function init(a) {
+    S.fig = a.fig;
+    S.rends = a.rends;
+    S.srcs = a.srcs;
+    S.hov = a.hov;
+    S.pinSrc = a.pin;
+    S.nbSrc = a.nb;
+    S.linkSrc = a.link;
+    S.matchSrc = a.match;
+    S.srcs.forEach(function (src) {
+      var idx = Int32Array.from(src.data.i);
+      var xs = src.data.x, ys = src.data.y;
+      for (var t = 0; t < idx.length; t++) { X[idx[t]] = xs[t]; Y[idx[t]] = ys[t]; }
+      S.members.push(idx);
+    });
+    D.dupOf = new Int32Array(N).fill(-1);
+    D.dups.forEach(function (g, k) { g.m.forEach(function (i) { D.dupOf[i] = k; }); });
+    var input = $("search");
+    var timer = 0;
+    input.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () { search(input.value); }, 60);
+    });
+    input.addEventListener("keydown", function (e) {
+      if (e.key === "Enter") {
+        search(input.value);
+        if (S.matches.length) { pin(S.matches[0]); }
+      }
+      if (e.key === "Escape") { input.value = ""; search(""); }
+    });
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && !(e.target instanceof HTMLInputElement)) { unpin(); }
+    });
+    // A mouse click focuses the map's event layer; keep the focus ring for keyboards only.
+    var shadow = view().canvas_view.el.shadowRoot;
+    if (shadow) {
+      var st = el("style", "", ".bk-events:focus:not(:focus-visible) { outline: none; }");
+      shadow.append(st);
+    }
+    renderPin();
+    renderGallery();
+    renderDuplicates();
+    document.body.dataset.ready = "1";
+  }
+  function onVisibility() {
+    var all = S.rends.every(function (r) { return r.visible; });
+    if (all) { S.solo = -1; }
+    syncSolo();
+    search($("search").value);
+    onSelect();
+    S.hover = -2;
+    setHover(-1);
+  }
+
+  window.ExplorerApp = {init: init, onMove: onMove, onLeave: onLeave, onTap: onTap,
+    onSelect: onSelect, onVisibility: onVisibility, pin: pin, unpin: unpin, search: search,
+    clientPos: clientPos, nearest: nearest, selectionCsv: selectionCsv, state: S, data: D};
+})();
+"""
+"""Client-side behaviour: hover card, pinned panel, search, selection, gallery, duplicates."""

@@ -1,0 +1,272 @@
+"""Clustering, the 2-D map, near-duplicate groups and representatives."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from sklearn.metrics import adjusted_rand_score
+
+from explorer.analysis import (
+    DEFAULT_DUP_THRESHOLD,
+    Clustering,
+    DuplicateGroup,
+    cluster,
+    embed_2d,
+    find_duplicates,
+    representatives,
+)
+from explorer.search import neighbor_graph, normalize
+
+
+def blobs(
+    n_per: int, n_blobs: int, *, dim: int = 40, spread: float = 0.15, seed: int = 0
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Unit vectors around ``n_blobs`` random directions, well separated."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_blobs, dim))
+    truth = np.repeat(np.arange(n_blobs), n_per)
+    x = centres[truth] / np.linalg.norm(centres[truth], axis=1, keepdims=True)
+    x = x + rng.normal(scale=spread / np.sqrt(dim), size=x.shape)
+    return normalize(x.astype(np.float32)), truth
+
+
+def test_importing_analysis_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys, explorer.analysis, explorer.report;"
+        "bad = [m for m in ('umap', 'bokeh', 'sklearn', 'tensorflow') if m in sys.modules];"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_auto_k_finds_separable_blobs() -> None:
+    x, truth = blobs(30, 5)
+    result = cluster(x, seed=0)
+    assert result.method == "silhouette"
+    assert result.k == 5
+    assert adjusted_rand_score(truth, result.labels) == 1.0
+    assert result.labels.dtype == np.int32 and result.labels.shape == (150,)
+    assert result.centers.dtype == np.float32 and result.centers.shape == (5, 40)
+    assert set(result.candidates) == set(range(2, 21))
+    assert result.silhouette is not None and result.silhouette == pytest.approx(
+        result.candidates[5], abs=1e-6
+    )
+    assert max(result.candidates.values()) == result.candidates[5]
+    assert result.sizes() == [30] * 5
+
+
+def test_auto_k_on_a_sample_still_finds_the_blobs() -> None:
+    x, truth = blobs(60, 4, seed=3)
+    result = cluster(x, sample_size=50, k_max=8, seed=1)
+    assert result.k == 4
+    assert adjusted_rand_score(truth, result.labels) == 1.0
+    assert set(result.candidates) == set(range(2, 9))
+
+
+def test_fixed_k() -> None:
+    x, truth = blobs(20, 3)
+    result = cluster(x, n_clusters=3)
+    assert (result.method, result.k, result.candidates) == ("fixed", 3, {})
+    assert adjusted_rand_score(truth, result.labels) == 1.0
+    assert result.silhouette is not None and 0.5 < result.silhouette <= 1.0
+
+
+def test_same_seed_same_labels() -> None:
+    x, _ = blobs(25, 6, spread=0.9, seed=7)
+    a = cluster(x, seed=4)
+    b = cluster(x, seed=4)
+    assert a.k == b.k
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.centers, b.centers)
+    assert a.candidates == b.candidates
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"n_clusters": 0}, "n_clusters"),
+        ({"n_clusters": 11}, "n_clusters"),
+        ({"k_min": 1}, "k_min"),
+        ({"k_min": 5, "k_max": 4}, "k_max"),
+        ({"sample_size": 5}, "sample_size"),
+    ],
+)
+def test_cluster_rejects_bad_parameters(kwargs: dict[str, int], name: str) -> None:
+    x, _ = blobs(5, 2)
+    with pytest.raises(ValueError, match=name):
+        cluster(x, **kwargs)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+def test_tiny_collections_do_not_crash(n: int) -> None:
+    x, _ = blobs(n, 1, seed=n)
+    nbrs, scores = neighbor_graph(x, k=5)
+    result = cluster(x)
+    assert result.labels.shape == (n,)
+    assert 1 <= result.k <= max(1, n - 1)
+    if n < 3:
+        assert (result.k, result.method, result.silhouette) == (1, "single", None)
+    coords = embed_2d(x, neighbors=nbrs, scores=scores)
+    assert coords.shape == (n, 2) and coords.dtype == np.float32
+    assert np.all(np.isfinite(coords))
+    np.testing.assert_array_equal(coords, embed_2d(x, neighbors=nbrs, scores=scores))
+    assert find_duplicates(nbrs, scores, threshold=1.0) == []
+    reps = representatives(x, result)
+    assert sorted(i for r in reps for i in r) == list(range(n))
+
+
+def test_identical_vectors_fall_back_to_one_cluster() -> None:
+    x = normalize(np.ones((6, 4), dtype=np.float32))
+    result = cluster(x)
+    assert result.k == 1
+    assert result.silhouette is None
+
+
+def test_embed_2d_same_seed_same_map_and_keeps_blobs_apart() -> None:
+    x, truth = blobs(40, 3, seed=2)
+    nbrs, scores = neighbor_graph(x, k=15)
+    a = embed_2d(x, neighbors=nbrs, scores=scores, seed=3)
+    b = embed_2d(x, neighbors=nbrs, scores=scores, seed=3)
+    assert a.shape == (120, 2) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    # Each point's nearest point on the map belongs to the same blob.
+    d = ((a[:, None, :] - a[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert np.mean(truth[d.argmin(1)] == truth) == 1.0
+
+
+def test_embed_2d_lowers_n_neighbors_to_the_graph(caplog: pytest.LogCaptureFixture) -> None:
+    x, _ = blobs(10, 2)
+    nbrs, scores = neighbor_graph(x, k=5)
+    coords = embed_2d(x, neighbors=nbrs, scores=scores, n_neighbors=15)
+    assert coords.shape == (20, 2)
+    assert "n_neighbors=6" in caplog.text
+
+
+def test_embed_2d_validates() -> None:
+    x, _ = blobs(10, 1)
+    nbrs, scores = neighbor_graph(x, k=3)
+    with pytest.raises(ValueError, match="n_neighbors"):
+        embed_2d(x, neighbors=nbrs, scores=scores, n_neighbors=1)
+    with pytest.raises(ValueError, match="neighbors"):
+        embed_2d(x, neighbors=nbrs[:5], scores=scores[:5])
+
+
+def test_embed_2d_never_builds_an_n_by_n_matrix() -> None:
+    # Without a precomputed graph umap would compute all pairwise distances for
+    # n < 4096 (a 3000 x 3000 float32 matrix is 36 MB); numpy allocations are
+    # traced, so the peak must stay far below that.
+    n = 3000
+    x, _ = blobs(n // 6, 6, dim=50, spread=0.8, seed=5)
+    nbrs, scores = neighbor_graph(x, k=15)
+    warm_nbrs, warm_scores = neighbor_graph(x[:50], k=15)
+    embed_2d(x[:50], neighbors=warm_nbrs, scores=warm_scores)  # compile numba outside the trace
+    tracemalloc.start()
+    try:
+        coords = embed_2d(x, neighbors=nbrs, scores=scores)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert coords.shape == (n, 2)
+    assert peak < n * n * 4 / 3, f"peak traced memory {peak / 1e6:.1f} MB"
+
+
+def hand_graph() -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """8 images: {0, 1, 2} joined by a chain, {5, 6} a pair, the rest unrelated."""
+    nbrs = np.array(
+        [[1, 3], [0, 2], [1, 7], [4, 0], [3, 5], [6, 4], [5, 7], [2, 6]], dtype=np.int32
+    )
+    scores = np.array(
+        [
+            [0.97, 0.40],
+            [0.97, 0.95],
+            [0.95, 0.30],
+            [0.91, 0.40],
+            [0.91, 0.20],
+            [0.99, 0.20],
+            [0.99, 0.10],
+            [0.30, 0.10],
+        ],
+        dtype=np.float32,
+    )
+    return nbrs, scores
+
+
+def test_find_duplicates_on_a_hand_built_graph() -> None:
+    nbrs, scores = hand_graph()
+    groups = find_duplicates(nbrs, scores, threshold=0.92)
+    assert [g.members for g in groups] == [[0, 1, 2], [5, 6]]
+    assert [(i, j) for i, j, _ in groups[0].pairs] == [(0, 1), (1, 2)]
+    assert groups[0].pairs[0][2] == pytest.approx(0.97)
+    assert [(i, j) for i, j, _ in groups[1].pairs] == [(5, 6)]
+    assert groups[1].pairs[0][2] == pytest.approx(0.99)
+    assert all(isinstance(g, DuplicateGroup) for g in groups)
+
+
+def test_find_duplicates_threshold_is_inclusive_and_orders_groups() -> None:
+    nbrs, scores = hand_graph()
+    groups = find_duplicates(nbrs, scores, threshold=float(np.float32(0.91)))
+    assert [g.members for g in groups] == [[0, 1, 2], [3, 4], [5, 6]]
+    assert find_duplicates(nbrs, scores, threshold=1.0) == []
+    assert DEFAULT_DUP_THRESHOLD == 0.92
+
+
+def test_find_duplicates_ignores_self_and_missing_edges() -> None:
+    nbrs = np.array([[0, -1], [0, 2], [1, 0]], dtype=np.int32)
+    scores = np.array([[1.0, 1.0], [0.96, 0.93], [0.93, 0.5]], dtype=np.float32)
+    groups = find_duplicates(nbrs, scores)
+    assert [g.members for g in groups] == [[0, 1, 2]]
+    assert [(i, j) for i, j, _ in groups[0].pairs] == [(0, 1), (1, 2)]
+
+
+def test_find_duplicates_validates() -> None:
+    nbrs, scores = hand_graph()
+    with pytest.raises(ValueError, match="threshold"):
+        find_duplicates(nbrs, scores, threshold=1.5)
+    with pytest.raises(ValueError, match="shape"):
+        find_duplicates(nbrs, scores[:, :1])
+
+
+def test_find_duplicates_on_a_real_graph() -> None:
+    x, _ = blobs(10, 3, spread=0.6)
+    x = normalize(np.vstack([x, x[4:5] + 1e-3]).astype(np.float32))
+    nbrs, scores = neighbor_graph(x, k=5)
+    groups = find_duplicates(nbrs, scores, threshold=0.999)
+    assert [g.members for g in groups] == [[4, 30]]
+
+
+def test_representatives_are_members_nearest_the_centre() -> None:
+    x, _ = blobs(12, 3, spread=0.8, seed=1)
+    result = cluster(x, n_clusters=3)
+    reps = representatives(x, result, per_cluster=4)
+    assert len(reps) == 3
+    for c, rep in enumerate(reps):
+        members = np.flatnonzero(result.labels == c)
+        assert len(rep) == min(4, members.size)
+        assert set(rep) <= set(members.tolist())
+        centre = result.centers[c] / np.linalg.norm(result.centers[c])
+        sims = x[members] @ centre
+        best = members[np.argsort(-sims, kind="stable")][: len(rep)]
+        assert rep == best.tolist()
+        assert list(x[rep] @ centre) == sorted(x[rep] @ centre, reverse=True)
+
+
+def test_representatives_of_an_empty_cluster_and_validation() -> None:
+    x, _ = blobs(3, 1)
+    clustering = Clustering(
+        labels=np.array([0, 0, 2], dtype=np.int32),
+        centers=np.vstack([x[0], x[1], x[2]]).astype(np.float32),
+        k=3,
+        method="fixed",
+        silhouette=None,
+        candidates={},
+    )
+    assert representatives(x, clustering) == [[0, 1], [], [2]]
+    with pytest.raises(ValueError, match="per_cluster"):
+        representatives(x, clustering, per_cluster=0)

@@ -1,0 +1,332 @@
+"""The report in a real browser: headless Chromium driven by playwright.
+
+``check_report_in_browser`` is reusable on any report (for example one written by
+the real pipeline): it hovers, clicks, follows a neighbour, searches for the
+hostile file name and records what a user would see, and the tests assert on it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from explorer.report import ReportData, write_report
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOT = REPO / "reports" / "screenshot.png"
+VIEWPORT = {"width": 1440, "height": 900}
+
+_IMAGES_LOADED = """sel => {
+  const imgs = [...document.querySelectorAll(sel)];
+  return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0);
+}"""
+
+
+def _require_browser() -> None:
+    pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+
+
+def check_report_in_browser(
+    html_path: Path,
+    hostile_name: str,
+    *,
+    screenshot: Path | None = None,
+    timeout_ms: int = 15_000,
+) -> dict[str, Any]:
+    """Open a report from ``file://`` in headless Chromium and exercise it like a user.
+
+    Hovers the image named ``hostile_name`` (or image 0 when there is none), clicks
+    it, clicks its first neighbour in the pinned panel, then searches for
+    ``hostile_name`` and presses Enter (which pins the first match).
+
+    Args:
+        html_path: The report.
+        hostile_name: A file name (without folder) to look for, e.g.
+            ``"<img src=x onerror=alert(1)>.jpg"``.
+        screenshot: Where to save a screenshot of the viewport (pinned panel and
+            hover card showing), or ``None``.
+        timeout_ms: Longest wait for any single step.
+
+    Returns:
+        A dict with ``load_s`` (navigation to ready), ``n``, ``console_errors``,
+        ``page_errors``, ``dialogs``, ``hovered`` (index), ``tooltip_name``,
+        ``tooltip_images`` (``naturalWidth`` of every image in the hover card),
+        ``pinned``, ``panel_neighbors`` (indices listed in the pinned panel),
+        ``panel_images`` (their ``naturalWidth``), ``moved_to`` (pinned after
+        clicking the first neighbour), ``hostile_index``, ``searched_pin``,
+        ``pinned_name`` (text shown for the searched image), ``injected``
+        (count of ``img[src=x]`` or ``[onerror]`` elements in the page).
+    """
+    from playwright.sync_api import sync_playwright
+
+    result: dict[str, Any] = {"console_errors": [], "page_errors": [], "dialogs": []}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+            page.set_default_timeout(timeout_ms)
+            page.on(
+                "console",
+                lambda m: result["console_errors"].append(m.text) if m.type == "error" else None,
+            )
+            page.on("pageerror", lambda e: result["page_errors"].append(str(e)))
+
+            def on_dialog(dialog: Any) -> None:
+                result["dialogs"].append(dialog.message)
+                dialog.dismiss()
+
+            page.on("dialog", on_dialog)
+            start = time.perf_counter()
+            page.goto(Path(html_path).resolve().as_uri())
+            page.wait_for_function("document.body.dataset.ready === '1'")
+            result["load_s"] = time.perf_counter() - start
+            result["n"] = page.evaluate("ExplorerApp.data.paths.length")
+            hostile = page.evaluate("n => ExplorerApp.data.names.indexOf(n)", hostile_name)
+            result["hostile_index"] = None if hostile < 0 else hostile
+            target = max(hostile, 0)
+
+            # Hover: the card shows the image, its name and its neighbours, all loaded.
+            x, y = page.evaluate("i => ExplorerApp.clientPos(i)", target)
+            page.mouse.move(x - 30, y - 30)
+            page.mouse.move(x, y, steps=4)
+            page.wait_for_selector("#tip:not([hidden])")
+            page.wait_for_function(_IMAGES_LOADED, arg="#tip img")
+            result["hovered"] = int(page.get_attribute("#tip", "data-index") or -1)
+            result["tooltip_name"] = page.text_content("#tip .tip-name")
+            result["tooltip_images"] = page.eval_on_selector_all(
+                "#tip img", "imgs => imgs.map(i => i.naturalWidth)"
+            )
+
+            # Click: the pinned panel lists the neighbours; a neighbour moves the pin.
+            page.mouse.click(x, y)
+            page.wait_for_function("document.body.dataset.pinned !== undefined")
+            result["pinned"] = int(page.evaluate("document.body.dataset.pinned"))
+            page.wait_for_function(_IMAGES_LOADED, arg="#pin img")
+            result["panel_neighbors"] = page.eval_on_selector_all(
+                "#pin button.nbr", "bs => bs.map(b => Number(b.dataset.index))"
+            )
+            result["panel_images"] = page.eval_on_selector_all(
+                "#pin img", "imgs => imgs.map(i => i.naturalWidth)"
+            )
+            result["moved_to"] = None
+            if result["panel_neighbors"]:
+                page.click("#pin button.nbr >> nth=0")
+                page.wait_for_function(
+                    "want => document.body.dataset.pinned === String(want)",
+                    arg=result["panel_neighbors"][0],
+                )
+                result["moved_to"] = int(page.evaluate("document.body.dataset.pinned"))
+
+            # Search for the hostile name; Enter pins the first match.
+            page.fill("#search", hostile_name)
+            page.press("#search", "Enter")
+            page.wait_for_timeout(150)
+            result["search_count"] = page.text_content("#search-count")
+            result["searched_pin"] = int(page.evaluate("document.body.dataset.pinned"))
+            result["pinned_name"] = page.text_content("#pin .pin-name")
+            page.fill("#search", "")
+            page.press("#search", "Escape")
+
+            result["injected"] = page.evaluate(
+                "document.querySelectorAll('img[src=\"x\"], [onerror], [onload]').length"
+            )
+            if screenshot is not None:
+                other = page.evaluate(
+                    "p => ExplorerApp.data.nbr[p * ExplorerApp.data.k + 1] ?? 0",
+                    result["searched_pin"],
+                )
+                ox, oy = page.evaluate("i => ExplorerApp.clientPos(i)", other)
+                page.mouse.move(ox, oy, steps=3)
+                page.wait_for_timeout(200)
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot))
+        finally:
+            browser.close()
+    return result
+
+
+@pytest.fixture(scope="module")
+def report_data() -> ReportData:
+    _require_browser()
+    from test_report import make_report_data
+
+    return make_report_data(n_per_family=7, noise=10.0, use_umap=True)
+
+
+@pytest.fixture(scope="module")
+def report_path(report_data: ReportData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_report(report_data, tmp_path_factory.mktemp("browser") / "photos.html")
+
+
+@pytest.fixture
+def page(report_path: Path) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            pg = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+            pg.set_default_timeout(15_000)
+            errors: list[str] = []
+            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            pg.on("pageerror", lambda e: errors.append(str(e)))
+
+            def on_dialog(dialog: Any) -> None:
+                errors.append("dialog: " + dialog.message)
+                dialog.dismiss()
+
+            pg.on("dialog", on_dialog)
+            pg.goto(report_path.as_uri())
+            pg.wait_for_function("document.body.dataset.ready === '1'")
+            yield pg
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def test_report_in_browser(report_data: ReportData, report_path: Path) -> None:
+    from test_report import HOSTILE
+
+    r = check_report_in_browser(report_path, HOSTILE, screenshot=SCREENSHOT)
+    n = len(report_data.paths)
+    assert r["n"] == n
+    assert r["dialogs"] == [] and r["console_errors"] == [] and r["page_errors"] == []
+    assert r["injected"] == 0
+    assert r["load_s"] < 3.0, f"report took {r['load_s']:.2f} s to become ready"
+    assert r["hostile_index"] == 0
+    # Hover: the hostile image's card, with its 5 neighbours, every image decoded.
+    assert r["hovered"] == 0
+    assert r["tooltip_name"] == HOSTILE
+    assert len(r["tooltip_images"]) == 1 + 5 and all(w > 0 for w in r["tooltip_images"])
+    # Click: pinned with its neighbours; clicking the first one moves the pin there.
+    assert r["pinned"] == 0
+    assert r["panel_neighbors"] == report_data.neighbors[0].tolist()
+    assert all(w > 0 for w in r["panel_images"])
+    assert r["moved_to"] == r["panel_neighbors"][0] != 0
+    # Search by the hostile name finds it and shows the name as plain text.
+    assert r["searched_pin"] == 0
+    assert r["pinned_name"] == HOSTILE
+    assert r["search_count"] == "1 match"
+    assert SCREENSHOT.is_file() and SCREENSHOT.stat().st_size > 10_000
+
+
+def test_quoted_names_and_replacement_characters_show_as_text(page: Any) -> None:
+    from test_report import QUOTED
+
+    page.fill("#search", "Jerry")
+    page.press("#search", "Enter")
+    page.wait_for_function("document.body.dataset.pinned === '1'")
+    assert page.text_content("#pin .pin-name") == QUOTED
+    page.fill("#search", "latin1")
+    page.press("#search", "Enter")
+    page.wait_for_function("document.body.dataset.pinned === '2'")
+    assert page.text_content("#pin .pin-name") == "latin1-caf\ufffd.jpg"
+    page.fill("#search", "no such file")
+    page.wait_for_function("document.getElementById('search-count').textContent === 'no match'")
+
+
+def test_box_selection_lists_files_and_downloads_csv(page: Any, report_data: ReportData) -> None:
+    page.click(".bk-tool-icon-box-select")
+    box = page.evaluate(
+        """() => {
+          const v = Bokeh.index.find_one(ExplorerApp.state.fig);
+          const r = v.canvas_view.el.getBoundingClientRect(), b = v.frame.bbox;
+          return [r.left + b.left, r.top + b.top, r.left + b.right, r.top + b.bottom];
+        }"""
+    )
+    page.mouse.move(box[0] + 2, box[1] + 2)
+    page.mouse.down()
+    page.mouse.move(box[2] - 2, box[3] - 2, steps=8)
+    page.mouse.up()
+    n = len(report_data.paths)
+    page.wait_for_function(f"document.body.dataset.selected === '{n}'")
+    assert page.locator("#selection .sel-item").count() == n
+    with page.expect_download() as info:
+        page.click("#download-csv")
+    download = info.value
+    assert download.suggested_filename == "selection.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+    assert len(rows) == n
+    assert [int(r["index"]) for r in rows] == list(range(n))
+    assert rows[0]["path"] == report_data.paths[0]
+    assert {int(r["cluster"]) for r in rows} == set(report_data.labels.tolist())
+    page.click("#selection button:has-text('Clear')")
+    page.wait_for_function("document.body.dataset.selected === '0'")
+    assert page.locator("#selection").is_hidden()
+
+
+def test_hidden_clusters_are_not_hoverable(page: Any, report_data: ReportData) -> None:
+    labels = report_data.labels.tolist()
+    page.click("button.solo[data-cluster='0']")
+    page.wait_for_function("ExplorerApp.state.rends.filter(r => r.visible).length === 1")
+    assert page.text_content("button.solo[data-cluster='0']") == "Show all"
+    page.evaluate("window.scrollTo(0, 0)")
+    hidden = labels.index(1)
+    x, y = page.evaluate("i => ExplorerApp.clientPos(i)", hidden)
+    page.mouse.move(x, y, steps=3)
+    page.wait_for_timeout(200)
+    assert page.locator("#tip").is_hidden()
+    shown = labels.index(0)
+    x, y = page.evaluate("i => ExplorerApp.clientPos(i)", shown)
+    page.mouse.move(x, y, steps=3)
+    page.wait_for_selector("#tip:not([hidden])")
+    page.click("button.solo[data-cluster='0']")
+    page.wait_for_function("ExplorerApp.state.rends.every(r => r.visible)")
+
+
+def test_gallery_and_duplicates_render_thumbnails(page: Any, report_data: ReportData) -> None:
+    k = len(report_data.representatives)
+    assert page.locator("#gallery-grid .cluster").count() == k
+    reps = sum(len(r) for r in report_data.representatives)
+    assert page.locator("#gallery-grid .rep img").count() == reps
+    groups = report_data.duplicate_groups
+    assert groups, "the synthetic data holds a near-duplicate pair"
+    assert page.locator("#dup-list .dup").count() == len(groups)
+    page.locator("#dup-list .dup").first.scroll_into_view_if_needed()
+    page.wait_for_function(_IMAGES_LOADED, arg="#dup-list img")
+    first = groups[0].members[0]
+    page.click(f"#dup-list button.dup-thumb[data-index='{first}']")
+    page.wait_for_function(f"document.body.dataset.pinned === '{first}'")
+
+
+def test_sidecar_report_loads_thumbnails_from_files(
+    report_data: ReportData, tmp_path: Path
+) -> None:
+    out = write_report(report_data, tmp_path / "side car.html", embed_limit=5)
+    assert (tmp_path / "side car_files").is_dir()
+    r = check_report_in_browser(out, "red-03.jpg")
+    assert r["dialogs"] == [] and r["console_errors"] == [] and r["page_errors"] == []
+    assert r["tooltip_name"] == "red-03.jpg"
+    assert len(r["tooltip_images"]) == 6 and all(w > 0 for w in r["tooltip_images"])
+    assert all(w > 0 for w in r["panel_images"])
+
+
+def test_escape_unpins_after_clicking_the_map(page: Any) -> None:
+    x, y = page.evaluate("i => ExplorerApp.clientPos(i)", 3)
+    page.mouse.click(x, y)
+    page.wait_for_function("document.body.dataset.pinned !== undefined")
+    page.keyboard.press("Escape")
+    page.wait_for_function("document.body.dataset.pinned === undefined")
+    assert "empty" in (page.get_attribute("#pin", "class") or "")

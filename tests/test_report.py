@@ -1,0 +1,307 @@
+"""The standalone HTML report: one file, embedded thumbnails, escaping, sidecar mode, size."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw
+
+from explorer.analysis import cluster, embed_2d, find_duplicates, representatives
+from explorer.errors import ExplorerError
+from explorer.report import BYTES_PER_IMAGE, ReportData, write_report
+from explorer.report_assets import SIDECAR_MARKER, THUMB_BYTES_CAP
+from explorer.search import neighbor_graph, normalize
+
+HOSTILE = "<img src=x onerror=alert(1)>.jpg"
+HOSTILE_RAW = "<img src=x onerror=alert(1)>"
+QUOTED = "Tom & \"Jerry\" 'quoted'.jpg"
+FAMILIES = {
+    "red": (205, 55, 45),
+    "green": (45, 150, 75),
+    "blue": (45, 85, 200),
+    "gold": (225, 175, 45),
+}
+
+
+def photo_like(
+    colour: tuple[int, int, int], seed: int, *, size: int = 200, noise: float = 3.0
+) -> Image.Image:
+    """A smooth gradient in ``colour`` with a few discs: compresses like a simple photo."""
+    rng = np.random.default_rng(seed)
+    base = np.array(colour, dtype=np.float32)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    shade = 0.55 + 0.3 * xx[..., None] + 0.15 * yy[..., None]
+    pixels = base * shade + rng.normal(0, noise, (size, size, 3))
+    im = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(im)
+    for _ in range(3):
+        x, y = (int(v) for v in rng.integers(0, size - 70, 2))
+        r = int(rng.integers(25, 70))
+        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
+        draw.ellipse((x, y, x + r, y + r), fill=fill)
+    return im
+
+
+def webp_thumbnail(im: Image.Image, *, side: int = 160, quality: int = 75) -> bytes:
+    thumb = im.copy()
+    thumb.thumbnail((side, side))
+    buf = io.BytesIO()
+    thumb.save(buf, "WEBP", quality=quality)
+    return buf.getvalue()
+
+
+def make_report_data(
+    *,
+    n_per_family: int = 8,
+    noise: float = 3.0,
+    use_umap: bool = False,
+    title: str = "photos",
+    cluster_names: list[str] | None = None,
+) -> ReportData:
+    """A report of synthetic images in a few colour families, with awkward file names.
+
+    Image 0 is named :data:`HOSTILE`, image 1 :data:`QUOTED`, image 2 has a
+    non-UTF-8 byte in its name (a lone surrogate), and the last image is a
+    near-duplicate of image 5.
+    """
+    paths: list[str] = []
+    thumbs: list[bytes] = []
+    feats: list[NDArray[np.float32]] = []
+    seed = 0
+    for family, colour in FAMILIES.items():
+        for i in range(n_per_family):
+            im = photo_like(colour, seed, noise=noise)
+            seed += 1
+            thumbs.append(webp_thumbnail(im))
+            feats.append(np.asarray(im.resize((8, 8)), dtype=np.float32).reshape(-1))
+            paths.append(f"{family}/{family}-{i:02d}.jpg")
+    paths[0] = f"red/{HOSTILE}"
+    paths[1] = f"red/{QUOTED}"
+    paths[2] = "red/latin1-caf\udce9.jpg"
+    paths.append("red/red-05 copy.jpg")
+    thumbs.append(thumbs[5])
+    feats.append(feats[5] + 0.5)
+    x = np.asarray(feats)
+    vectors = normalize((x - x.mean(axis=0)).astype(np.float32))
+    nbrs, scores = neighbor_graph(vectors, k=15)
+    clustering = cluster(vectors, n_clusters=len(FAMILIES))
+    if use_umap:
+        coords = embed_2d(vectors, neighbors=nbrs, scores=scores)
+    else:
+        coords = np.ascontiguousarray(vectors[:, :2])
+    top, top_scores = nbrs[:, :5], scores[:, :5]
+    return ReportData(
+        title=title,
+        root="/home/someone/photos",
+        paths=paths,
+        thumbnails=thumbs,
+        coords=coords,
+        labels=clustering.labels,
+        neighbors=top,
+        neighbor_scores=top_scores,
+        representatives=representatives(vectors, clustering),
+        duplicate_groups=find_duplicates(top, top_scores, threshold=0.99),
+        cluster_names=cluster_names,
+        summary={"Backbone": "VGG16 fc2", "PCA": "300 components", "Note": QUOTED},
+    )
+
+
+def page_data(text: str) -> dict[str, object]:
+    match = re.search(
+        r'<script type="application/json" id="explorer-data">(.*?)</script>', text, re.S
+    )
+    assert match is not None
+    data: dict[str, object] = json.loads(match.group(1))
+    return data
+
+
+@pytest.fixture(scope="module")
+def report_data() -> ReportData:
+    return make_report_data()
+
+
+@pytest.fixture(scope="module")
+def report_html(report_data: ReportData, tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = write_report(report_data, tmp_path_factory.mktemp("r") / "photos.html")
+    return out.read_text(encoding="utf-8")
+
+
+def test_single_file_without_external_resources(report_html: str) -> None:
+    for tag in re.findall(r"<(?:script|link|img|iframe)\b[^>]*>", report_html, re.I):
+        assert not re.search(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", tag, re.I), tag
+    assert not re.search(r"<link\b", report_html, re.I)
+    assert "Bokeh.embed.embed_items" in report_html  # BokehJS inlined
+    assert report_html.count("<html") == 1
+
+
+def test_every_thumbnail_is_embedded_as_a_data_uri(
+    report_data: ReportData, report_html: str
+) -> None:
+    assert all(len(t) <= THUMB_BYTES_CAP for t in report_data.thumbnails)  # typical: kept as is
+    for thumb in report_data.thumbnails:
+        uri = "data:image/webp;base64," + base64.b64encode(thumb).decode("ascii")
+        assert uri in report_html
+    data = page_data(report_html)
+    assert data["thumbs"] == [
+        "data:image/webp;base64," + base64.b64encode(t).decode("ascii")
+        for t in report_data.thumbnails
+    ]
+
+
+def test_hostile_names_never_appear_raw(tmp_path: Path) -> None:
+    data = make_report_data(
+        n_per_family=3, title=HOSTILE, cluster_names=[HOSTILE, QUOTED, "c", "d"]
+    )
+    data = ReportData(**{**data.__dict__, "root": f"/x/{HOSTILE}", "summary": {HOSTILE: HOSTILE}})
+    text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert HOSTILE_RAW not in text
+    assert text.count("&lt;img src=x onerror=alert(1)&gt;.jpg") >= 3  # title, h1, root, summary
+    payload = page_data(text)
+    paths = payload["paths"]
+    assert isinstance(paths, list) and paths[0] == f"red/{HOSTILE}"
+    assert paths[1] == f"red/{QUOTED}"
+    clusters = payload["clusters"]
+    assert isinstance(clusters, list) and clusters[0]["name"] == HOSTILE
+
+
+def test_names_inside_scripts_are_escaped(report_html: str) -> None:
+    # Our JSON escapes < > & as \\u003c \\u003e \\u0026; Bokeh HTML-escapes its own.
+    assert HOSTILE_RAW not in report_html
+    for body in re.findall(r"<script[^>]*>(.*?)</script>", report_html, re.S):
+        assert HOSTILE_RAW not in body
+    assert "\\u003cimg src=x onerror=alert(1)\\u003e.jpg" in report_html
+    assert r"""Tom \u0026 \"Jerry\" 'quoted'.jpg""" in report_html
+
+
+def test_undecodable_names_show_a_replacement_character(report_html: str) -> None:
+    paths = page_data(report_html)["paths"]
+    assert isinstance(paths, list) and paths[2] == "red/latin1-caf\ufffd.jpg"
+
+
+def test_sidecar_mode_above_the_limit(report_data: ReportData, tmp_path: Path) -> None:
+    out = write_report(report_data, tmp_path / "my report.html", embed_limit=10)
+    folder = tmp_path / "my report_files"
+    text = out.read_text(encoding="utf-8")
+    assert "data:image/webp" not in text
+    files = sorted(p.name for p in folder.iterdir())
+    n = len(report_data.paths)
+    assert files == sorted([SIDECAR_MARKER] + [f"{i:06d}.webp" for i in range(n)])
+    thumbs = page_data(text)["thumbs"]
+    assert thumbs == [f"my%20report_files/{i:06d}.webp" for i in range(n)]
+    assert (folder / "000003.webp").read_bytes() == report_data.thumbnails[3]
+    # Rewriting replaces the folder; going back under the limit removes it.
+    (folder / "000003.webp").write_bytes(b"stale")
+    write_report(report_data, out, embed_limit=10)
+    assert (folder / "000003.webp").read_bytes() == report_data.thumbnails[3]
+    write_report(report_data, out)
+    assert not folder.exists()
+    assert "data:image/webp" in out.read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my report.html"]
+
+
+def test_sidecar_mode_refuses_a_foreign_folder(report_data: ReportData, tmp_path: Path) -> None:
+    (tmp_path / "r_files").mkdir()
+    (tmp_path / "r_files" / "mine.txt").write_text("keep me")
+    with pytest.raises(ExplorerError, match="r_files"):
+        write_report(report_data, tmp_path / "r.html", embed_limit=0)
+    assert (tmp_path / "r_files" / "mine.txt").read_text() == "keep me"
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_size_per_image_within_budget(tmp_path: Path) -> None:
+    # noise=12 gives 160 px WebPs of about 2.7 KB, like the photos in data/sample.
+    data = make_report_data(n_per_family=30, noise=12.0)
+    assert 2000 < np.mean([len(t) for t in data.thumbnails]) < 3500
+    small = write_report(make_report_data(n_per_family=10, noise=12.0), tmp_path / "a.html")
+    large = write_report(data, tmp_path / "b.html")
+    per_image = (large.stat().st_size - small.stat().st_size) / (4 * 20)
+    assert per_image <= BYTES_PER_IMAGE, per_image
+
+
+def test_oversized_thumbnails_are_reencoded_within_budget(tmp_path: Path) -> None:
+    data = make_report_data(n_per_family=6, noise=40.0)  # noise does not compress
+    assert np.mean([len(t) for t in data.thumbnails]) > THUMB_BYTES_CAP
+    text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
+    thumbs = page_data(text)["thumbs"]
+    assert isinstance(thumbs, list)
+    for uri in thumbs:
+        assert uri.startswith("data:image/webp;base64,")
+        raw = base64.b64decode(uri.split(",", 1)[1])
+        assert len(raw) <= THUMB_BYTES_CAP
+        with Image.open(io.BytesIO(raw)) as im:
+            assert max(im.size) <= 160
+
+
+def test_unknown_thumbnail_bytes_get_a_placeholder(report_data: ReportData, tmp_path: Path) -> None:
+    thumbs = list(report_data.thumbnails)
+    thumbs[4] = b"<svg onload=alert(1)>"
+    data = ReportData(**{**report_data.__dict__, "thumbnails": thumbs})
+    text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
+    uri = page_data(text)["thumbs"]
+    assert isinstance(uri, list) and uri[4].startswith("data:image/svg+xml;base64,")
+    assert "onload=alert" not in text
+
+
+def test_write_is_atomic_and_readable(report_data: ReportData, tmp_path: Path) -> None:
+    out = tmp_path / "deep" / "r.html"
+    out.parent.mkdir()
+    out.write_text("old")
+    assert write_report(report_data, out) == out
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r.html"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+def test_large_collections_use_webgl(tmp_path: Path) -> None:
+    n = 2100
+    rng = np.random.default_rng(0)
+    thumb = webp_thumbnail(photo_like((90, 90, 90), 0), side=32)
+    nbrs = np.stack([(np.arange(n) + d) % n for d in range(1, 6)], axis=1).astype(np.int32)
+    data = ReportData(
+        title="big",
+        root="/big",
+        paths=[f"img-{i}.jpg" for i in range(n)],
+        thumbnails=[thumb] * n,
+        coords=rng.normal(size=(n, 2)).astype(np.float32),
+        labels=(np.arange(n) % 3).astype(np.int32),
+        neighbors=nbrs,
+        neighbor_scores=np.full((n, 5), 0.5, dtype=np.float32),
+        representatives=[[0], [1], [2]],
+        duplicate_groups=[],
+    )
+    text = write_report(data, tmp_path / "big.html").read_text(encoding="utf-8")
+    assert '"output_backend":"webgl"' in text
+
+
+@pytest.mark.parametrize(
+    ("change", "name"),
+    [
+        ({"thumbnails": []}, "thumbnails"),
+        ({"coords": np.zeros((3, 2), dtype=np.float32)}, "coords"),
+        ({"labels": np.zeros(3, dtype=np.int32)}, "labels"),
+        ({"neighbor_scores": np.zeros((3, 5), dtype=np.float32)}, "neighbor_scores"),
+        ({"cluster_names": ["only one"]}, "cluster_names"),
+        ({"paths": []}, "paths"),
+        ({"neighbors": np.full((33, 5), 99, dtype=np.int32)}, "neighbors"),
+        ({"representatives": [[0], [1], [2], [500]]}, "representatives"),
+    ],
+)
+def test_inconsistent_data_is_rejected(
+    report_data: ReportData, tmp_path: Path, change: dict[str, object], name: str
+) -> None:
+    data = ReportData(**{**report_data.__dict__, **change})
+    with pytest.raises(ValueError, match=name):
+        write_report(data, tmp_path / "r.html")
+
+
+def test_negative_embed_limit_is_rejected(report_data: ReportData, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="embed_limit"):
+        write_report(report_data, tmp_path / "r.html", embed_limit=-1)
