@@ -8,10 +8,12 @@ one is one entry. TensorFlow is imported only when a network is built.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -175,17 +177,17 @@ def _weights_help() -> str:
 
 def _download_imagenet() -> Path:
     """Fetch (or find) the VGG16 ImageNet weights in Keras' cache."""
-    import keras
+    keras = import_keras()
 
     try:
-        return Path(
-            keras.utils.get_file(
+        with contextlib.redirect_stdout(sys.stderr):  # keep stdout clean for --json
+            path = keras.utils.get_file(
                 VGG16_WEIGHTS_FILE,
                 VGG16_WEIGHTS_URL,
                 cache_subdir="models",
                 file_hash=VGG16_WEIGHTS_MD5,
             )
-        )
+        return Path(path)
     except Exception as exc:  # network errors come in many types
         raise WeightsUnavailableError(
             f"could not download the VGG16 ImageNet weights ({exc.__class__.__name__}: "
@@ -218,24 +220,53 @@ class KerasBackbone:
         )
 
 
-def _build_vgg16(ref: WeightsRef, seed: int) -> Backbone:
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the block.
+
+    TensorFlow's C++ runtime prints start-up and GPU-probing lines ("Could not
+    find cuda drivers", "failed call to cuInit") that no log setting silences.
+    Python exceptions raised in the block still propagate with their messages.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_keras() -> Any:
+    """Import Keras (and TensorFlow) without its start-up chatter on stderr."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    with quiet_stderr():
+        import keras
+    return keras
+
+
+def _build_vgg16(ref: WeightsRef, seed: int) -> Backbone:
+    keras = import_keras()
     from keras.applications import vgg16
 
     if ref.source == IMAGENET_WEIGHTS:
         weights_path = _download_imagenet()
         ref = WeightsRef(IMAGENET_WEIGHTS, file_sha256(weights_path))
-        model = _load_vgg16(vgg16, str(weights_path))
     elif ref.source == RANDOM_WEIGHTS:
         log.warning("using seeded random VGG16 weights: similarities are not meaningful")
         keras.utils.set_random_seed(seed)
-        model = vgg16.VGG16(weights=None, include_top=True)
-    else:
-        model = _load_vgg16(vgg16, ref.source)
+    with quiet_stderr():
+        if ref.source == RANDOM_WEIGHTS:
+            model = vgg16.VGG16(weights=None, include_top=True)
+        else:
+            model = _load_vgg16(
+                vgg16, str(weights_path) if ref.source == IMAGENET_WEIGHTS else ref.source
+            )
+        both = keras.Model(model.input, [model.get_layer("fc2").output, model.output])
     assert ref.sha256 is not None
     info = BackboneInfo("vgg16", "fc2", 4096, ref.source, ref.sha256)
-    both = keras.Model(model.input, [model.get_layer("fc2").output, model.output])
     return KerasBackbone(info, both, vgg16.preprocess_input, batch_size=16)
 
 

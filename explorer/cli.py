@@ -56,6 +56,28 @@ WeightsOpt = Annotated[
         show_default=False,
     ),
 ]
+ClustersOpt = Annotated[
+    str,
+    typer.Option(
+        "--clusters",
+        help="k-means clusters: a number, or 'auto' (best silhouette for k in 2..20).",
+    ),
+]
+DupOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--dup-threshold",
+        help="Cosine similarity (in PCA space) from which two images count as near-duplicates "
+        "[default: 0.92].",
+        min=0.0,
+        max=1.0,
+        show_default=False,
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Report file [default: reports/<folder>.html].", show_default=False),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 DEFAULT_INDEX = Path(".explorer")
@@ -166,21 +188,29 @@ def build(
         bool, typer.Option("--fresh", help="Replace an existing index instead of updating it.")
     ] = False,
     components: Annotated[int, typer.Option(help="PCA components (fewer for tiny folders).")] = 300,
-    seed: Annotated[int, typer.Option(help="Seed for PCA (and random weights).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for PCA, k-means and UMAP.")] = 0,
+    clusters: ClustersOpt = "auto",
+    dup_threshold: DupOpt = None,
+    write_report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write the HTML report.")
+    ] = True,
+    out: OutOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index FOLDER: extract features of new or changed images, drop deleted ones, refit PCA.
+    """Index FOLDER, then map it: features, PCA, clusters, UMAP and the HTML report.
 
-    Re-running on the same folder only extracts what changed; an interrupted run
-    resumes from its last checkpoint. Unreadable files are skipped with a reason
-    ('explorer info --skipped' lists them).
+    Extracts features of new or changed images only, drops deleted ones and
+    refits PCA; an interrupted run resumes from its last checkpoint. Unreadable
+    files are skipped with a reason ('explorer info --skipped' lists them). Then
+    writes reports/<folder>.html, a standalone page to open in any browser.
 
     Example: explorer build ./cats
     """
     from explorer.pipeline import build as run_build
 
     _setup_logging(quiet)
+    k = _parse_clusters(clusters)
     with _progress(quiet or as_json) as progress:
         summary = _run(
             lambda: run_build(
@@ -194,7 +224,81 @@ def build(
                 progress=progress,
             )
         )
+        if write_report:
+            from explorer.explore import report as run_report
+
+            done = _run(
+                lambda: run_report(
+                    index,
+                    out=out,
+                    clusters=k,
+                    dup_threshold=dup_threshold,
+                    seed=seed,
+                    progress=progress,
+                )
+            )
+            summary.report = done.path
+            summary.clusters = done.clusters
+            summary.duplicate_groups = done.duplicate_groups
     _print_summary(summary, as_json=as_json, verb="Indexed")
+
+
+def _parse_clusters(value: str) -> int | None:
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        k = int(value)
+    except ValueError:
+        raise _fail(f"--clusters must be 'auto' or a whole number, got {value!r}", 2) from None
+    if k < 1:
+        raise _fail(f"--clusters must be at least 1, got {k}", 2)
+    return k
+
+
+@app.command()
+def report(
+    index: IndexOpt = DEFAULT_INDEX,
+    out: OutOpt = None,
+    clusters: ClustersOpt = "auto",
+    dup_threshold: DupOpt = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for k-means and UMAP [default: the build's].")
+    ] = None,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rewrite the HTML report from the index, without touching the model.
+
+    Reuses the stored clusters and map when nothing changed; pass --clusters or
+    --seed to recompute them, --dup-threshold to regroup near-duplicates.
+
+    Example: explorer report --out cats.html --clusters 12
+    """
+    from explorer.explore import report as run_report
+
+    _setup_logging(quiet)
+    k = _parse_clusters(clusters)
+    with _progress(quiet or as_json) as progress:
+        done = _run(
+            lambda: run_report(
+                index,
+                out=out,
+                clusters=k,
+                dup_threshold=dup_threshold,
+                seed=seed,
+                progress=progress,
+            )
+        )
+    if as_json:
+        data = asdict(done)
+        data["path"] = str(done.path)
+        typer.echo(json.dumps(data))
+        return
+    typer.echo(
+        f"Report of {done.images} images, {done.clusters} clusters ({done.cluster_method}), "
+        f"{done.duplicate_groups} near-duplicate groups, in {done.seconds:.1f} s:\n"
+        f"  {_shown(done.path)}"
+    )
 
 
 @app.command()
@@ -229,6 +333,8 @@ def _print_summary(summary: Any, *, as_json: bool, verb: str) -> None:
         return
     done = summary.indexed + summary.updated
     rate = f", {summary.images_per_second:.1f} images/s" if done else ""
+    if summary.model_load_seconds:
+        rate += f" (+{summary.model_load_seconds:.1f} s model load)"
     lines = [
         f"{verb} {done} new or changed images in {summary.seconds:.1f} s{rate}; "
         f"the index holds {summary.images} images.",
@@ -244,6 +350,9 @@ def _print_summary(summary: Any, *, as_json: bool, verb: str) -> None:
     lines.append(f"  PCA components: {summary.pca_components}{note}")
     lines.append(f"  index: {_shown(summary.index)}")
     if summary.report:
+        lines.append(
+            f"  clusters: {summary.clusters} · near-duplicate groups: {summary.duplicate_groups}"
+        )
         lines.append(f"  report: {_shown(summary.report)}")
     typer.echo("\n".join(lines))
 

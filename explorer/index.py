@@ -139,6 +139,7 @@ def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Atomically write ``data`` to ``path``."""
+
     def write(fh: io.BufferedWriter) -> None:
         fh.write(data)
 
@@ -262,6 +263,28 @@ def save_index(path: Path, data: IndexData) -> None:
     }
     atomic_write_bytes(path / MANIFEST, json.dumps(manifest, indent=1).encode())
     _remove_unreferenced(path, {f["name"] for f in files.values()})
+
+
+def save_analysis(path: Path, analysis: Analysis) -> None:
+    """Replace only the analysis of the committed index (atomically, via the manifest).
+
+    Raises:
+        IndexMissingError: No index at ``path``.
+    """
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise IndexMissingError(f"no index at {path}")
+    manifest = json.loads(manifest_path.read_bytes())
+    a = analysis
+    payload = _npz_bytes(
+        labels=a.labels, centers=a.centers, coords=a.coords, neighbors=a.neighbors, scores=a.scores
+    )
+    name = f"analysis-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}.npz"
+    atomic_write_bytes(path / name, payload)
+    manifest["files"]["analysis"] = {"name": name, "bytes": len(payload), "sha256": _sha(payload)}
+    manifest["analysis"] = a.info
+    atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode())
+    _remove_unreferenced(path, {str(f["name"]) for f in manifest["files"].values()})
 
 
 def _remove_unreferenced(path: Path, keep: set[str]) -> None:

@@ -56,7 +56,11 @@ def no_progress(label: str, total: int) -> Advance:
 
 @dataclass
 class BuildSummary:
-    """What a build or add did."""
+    """What a build or add did.
+
+    ``extract_seconds`` counts decoding and inference, not the one-off model
+    load (``model_load_seconds``), so ``images_per_second`` is the steady rate.
+    """
 
     index: Path
     root: str
@@ -70,9 +74,12 @@ class BuildSummary:
     ignored: int = 0
     pca_components: int = 0
     model_loaded: bool = False
+    model_load_seconds: float = 0.0
     extract_seconds: float = 0.0
     seconds: float = 0.0
     report: Path | None = None
+    clusters: int = 0
+    duplicate_groups: int = 0
 
     @property
     def images_per_second(self) -> float:
@@ -87,6 +94,7 @@ class _Extraction:
     skipped: list[SkipRecord] = field(default_factory=list)
     backbone: BackboneInfo | None = None
     seconds: float = 0.0
+    load_seconds: float = 0.0
 
 
 def _extract_rows(
@@ -106,7 +114,9 @@ def _extract_rows(
     advance = progress("extracting", len(todo))
 
     def get_backbone() -> Backbone:
+        loading = time.perf_counter()
         backbone = load()
+        out.load_seconds = time.perf_counter() - loading
         if expected is not None:
             check_compatible(backbone.info, expected)
         out.backbone = backbone.info
@@ -129,7 +139,7 @@ def _extract_rows(
             saved = len(out.rows)
     if out.backbone is not None and len(out.rows) > saved:
         write_chunk(index_path, out.rows.take_chunk(saved, out.backbone))
-    out.seconds = time.perf_counter() - start
+    out.seconds = time.perf_counter() - start - out.load_seconds
     return out
 
 
@@ -321,6 +331,7 @@ def build(
         )
         summary.model_loaded = ex.backbone is not None
         summary.extract_seconds = ex.seconds
+        summary.model_load_seconds = ex.load_seconds
         summary.updated = sum(1 for r in ex.rows.records if r.path in old_pos)
         summary.indexed = len(ex.rows) - summary.updated
         rows.extend(ex.rows)
@@ -421,6 +432,7 @@ def add(
         )
         summary.model_loaded = ex.backbone is not None
         summary.extract_seconds = ex.seconds
+        summary.model_load_seconds = ex.load_seconds
         skipped = [_skip(s, root) for s in scan.skipped] + ex.skipped
         summary.skipped = dict(Counter(s.reason for s in skipped))
         if not ex.rows and not summary.unchanged:

@@ -16,7 +16,7 @@ from explorer.cli import app
 from tests.conftest import Loads
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-COMMANDS = ["build", "add", "similar", "info"]
+COMMANDS = ["build", "add", "similar", "info", "report"]
 runner = CliRunner()
 
 

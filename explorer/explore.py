@@ -1,0 +1,188 @@
+"""Explore an index: clusters, map, neighbours and near-duplicates, then the HTML report.
+
+The analysis is stored in the index with the parameters that made it, so
+``explorer report`` rewrites the page without recomputing anything when the
+index and the parameters are unchanged, and never touches the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explorer.index import Analysis, Index, lock_index, save_analysis
+from explorer.pipeline import Progress, no_progress
+from explorer.search import neighbor_graph
+
+log = logging.getLogger(__name__)
+
+GRAPH_NEIGHBORS = 15  # columns of the k-NN graph shared by UMAP and the top-k lists
+REPORT_NEIGHBORS = 5  # neighbours shown per image in the report
+REPORTS_DIR = Path("reports")
+
+
+@dataclass
+class ReportSummary:
+    """What ``report`` did."""
+
+    path: Path
+    images: int
+    clusters: int
+    cluster_method: str
+    duplicate_groups: int
+    reused_analysis: bool
+    seconds: float
+
+
+def default_report_path(root: str) -> Path:
+    """``reports/<folder name>.html`` in the current folder."""
+    name = re.sub(r"[^\w.-]+", "_", Path(root).name or "index").strip("._") or "index"
+    return REPORTS_DIR / f"{name}.html"
+
+
+def analyse(
+    index: Index,
+    *,
+    clusters: int | None = None,
+    dup_threshold: float | None = None,
+    seed: int = 0,
+    progress: Progress = no_progress,
+) -> Analysis:
+    """Neighbour graph, k-means, UMAP map and duplicate count for every indexed image.
+
+    Args:
+        index: The index.
+        clusters: k for k-means, or ``None`` for the automatic choice.
+        dup_threshold: Cosine threshold for near-duplicates (default: analysis'
+            documented default).
+        seed: One seed for k-means and UMAP.
+        progress: Progress hook.
+
+    Returns:
+        The analysis, with its parameters and summary in ``info``.
+    """
+    from explorer.analysis import DEFAULT_DUP_THRESHOLD, cluster, embed_2d, find_duplicates
+
+    threshold = DEFAULT_DUP_THRESHOLD if dup_threshold is None else dup_threshold
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"dup_threshold must be in (0, 1], got {threshold}")
+    vectors = np.asarray(index.vectors, dtype=np.float32)
+    n = len(vectors)
+    if clusters is not None and not 1 <= clusters <= n:
+        raise ValueError(
+            f"clusters must be between 1 and the number of images ({n}), got {clusters}"
+        )
+    neighbors, scores = neighbor_graph(
+        vectors, k=GRAPH_NEIGHBORS, progress=progress("neighbours", n)
+    )
+    step = progress("clusters", 1)
+    clustering = cluster(vectors, n_clusters=clusters, seed=seed)
+    step(1)
+    step = progress("map (UMAP)", 1)
+    coords = embed_2d(vectors, neighbors=neighbors, scores=scores, seed=seed)
+    step(1)
+    groups = find_duplicates(neighbors, scores, threshold=threshold)
+    info = {
+        "k": clustering.k,
+        "method": clustering.method,
+        "silhouette": clustering.silhouette,
+        "candidates": {str(k): v for k, v in clustering.candidates.items()},
+        "clusters_requested": clusters,
+        "dup_threshold": threshold,
+        "duplicate_groups": len(groups),
+        "seed": seed,
+        "generation": index.manifest.get("generation"),
+    }
+    return Analysis(clustering.labels, clustering.centers, coords, neighbors, scores, info)
+
+
+def report(
+    index_path: Path,
+    *,
+    out: Path | None = None,
+    clusters: int | None = None,
+    dup_threshold: float | None = None,
+    seed: int | None = None,
+    progress: Progress = no_progress,
+) -> ReportSummary:
+    """Write the standalone HTML report of an index (computing its analysis if needed).
+
+    Args:
+        index_path: The index.
+        out: HTML file; default ``reports/<folder>.html``.
+        clusters: k, or ``None`` for automatic.
+        dup_threshold: Near-duplicate cosine threshold.
+        seed: Seed for k-means and UMAP (default: the index's build seed).
+        progress: Progress hook.
+
+    Returns:
+        Where the report went and what it shows.
+    """
+    from explorer.analysis import DEFAULT_DUP_THRESHOLD, Clustering, find_duplicates
+    from explorer.analysis import representatives as nearest_centre
+    from explorer.report import ReportData, write_report
+
+    started = time.perf_counter()
+    index = Index(index_path)
+    seed = int((index.manifest.get("meta") or {}).get("seed", 0)) if seed is None else seed
+    threshold = DEFAULT_DUP_THRESHOLD if dup_threshold is None else dup_threshold
+    analysis = index.analysis()
+    wanted = {
+        "clusters_requested": clusters,
+        "seed": seed,
+        "generation": index.manifest.get("generation"),
+    }
+    reused = analysis is not None and all(analysis.info.get(k) == v for k, v in wanted.items())
+    if analysis is None or not reused:
+        analysis = analyse(
+            index, clusters=clusters, dup_threshold=threshold, seed=seed, progress=progress
+        )
+        with lock_index(index_path, command="explorer report"):
+            save_analysis(index_path, analysis)
+    groups = find_duplicates(analysis.neighbors, analysis.scores, threshold=threshold)
+    clustering = Clustering(
+        analysis.labels,
+        analysis.centers,
+        int(analysis.info["k"]),
+        str(analysis.info["method"]),
+        analysis.info.get("silhouette"),
+        {},
+    )
+    vectors = np.asarray(index.vectors, dtype=np.float32)
+    b = index.backbone
+    pca = index.projection()
+    data = ReportData(
+        title=Path(index.root).name or index.root,
+        root=index.root,
+        paths=[r.path for r in index.records],
+        thumbnails=index.thumbnails(),
+        coords=analysis.coords,
+        labels=analysis.labels,
+        neighbors=analysis.neighbors[:, :REPORT_NEIGHBORS],
+        neighbor_scores=analysis.scores[:, :REPORT_NEIGHBORS],
+        representatives=nearest_centre(vectors, clustering),
+        duplicate_groups=groups,
+        summary={
+            "Backbone": f"{b.name} {b.layer}",
+            "Weights": os.path.basename(b.weights),
+            "PCA": f"{pca.n_components} components",
+            "Clusters": f"{clustering.k} ({clustering.method})",
+            "Duplicates": f"cosine ≥ {threshold:g}",
+        },
+    )
+    path = write_report(data, out or default_report_path(index.root))
+    return ReportSummary(
+        path=path,
+        images=len(index),
+        clusters=clustering.k,
+        cluster_method=clustering.method,
+        duplicate_groups=len(groups),
+        reused_analysis=reused,
+        seconds=time.perf_counter() - started,
+    )

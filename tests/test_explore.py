@@ -1,0 +1,127 @@
+"""Stored analysis, `explorer report`, and the real pipeline's report in a browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from explorer.cli import app
+from explorer.explore import default_report_path, report
+from explorer.index import Index
+from explorer.pipeline import build
+from tests.conftest import FAMILIES, Loads, make_family_image
+
+HOSTILE = "<img src=x onerror=alert(1)>.jpg"
+runner = CliRunner()
+
+
+def test_report_stores_and_reuses_analysis(
+    families: Path, tmp_path: Path, fake_backbone: Loads
+) -> None:
+    index = tmp_path / "idx"
+    build(families, index_path=index, backbone="fake", weights="w")
+    out = tmp_path / "r.html"
+    first = report(index, out=out)
+    assert first.path == out and out.is_file() and not first.reused_analysis
+    assert first.clusters == 3 and first.cluster_method == "silhouette"  # three colour families
+    stored = Index(index).analysis()
+    assert stored is not None and stored.coords.shape == (12, 2)
+    assert stored.neighbors.shape == (12, 11)  # the shared k-NN graph, capped at n - 1
+    labels = {r.path.split("/")[-1].split("-")[0]: set() for r in Index(index).records}
+    for r, label in zip(Index(index).records, stored.labels, strict=True):
+        labels[r.path.split("/")[-1].split("-")[0]].add(int(label))
+    assert all(len(v) == 1 for v in labels.values())  # each family is one cluster
+    assert len({next(iter(v)) for v in labels.values()}) == 3
+    second = report(index, out=out)
+    assert second.reused_analysis
+    assert np.array_equal(Index(index).analysis().coords, stored.coords)  # type: ignore[union-attr]
+    forced = report(index, out=out, clusters=2)
+    assert forced.clusters == 2 and forced.cluster_method == "fixed" and not forced.reused_analysis
+    with pytest.raises(ValueError, match="clusters"):
+        report(index, out=out, clusters=99)
+
+
+def test_default_report_path_is_named_after_the_folder() -> None:
+    assert default_report_path("/photos/my cats") == Path("reports/my_cats.html")
+    assert default_report_path("/") == Path("reports/index.html")
+
+
+def test_cli_report_and_info(families: Path, tmp_path: Path, fake_backbone: Loads) -> None:
+    idx = str(tmp_path / "idx")
+    out = tmp_path / "map.html"
+    result = runner.invoke(
+        app,
+        [
+            "build",
+            str(families),
+            "--index",
+            idx,
+            "--backbone",
+            "fake",
+            "--out",
+            str(out),
+            "--clusters",
+            "3",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["report"] == str(out) and summary["clusters"] == 3 and out.is_file()
+    result = runner.invoke(app, ["report", "--index", idx, "--out", str(out), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["clusters"] >= 2
+    result = runner.invoke(app, ["info", "--index", idx])
+    assert "clusters:" in result.stdout
+    result = runner.invoke(app, ["build", str(families), "--index", idx, "--clusters", "x"])
+    assert result.exit_code == 2 and "--clusters" in result.stderr
+
+
+@pytest.mark.slow
+def test_pipeline_report_in_a_real_browser(tmp_path: Path) -> None:
+    """`explorer build` (real process) on a folder holding the hostile name, opened in Chromium."""
+    from test_browser import check_report_in_browser
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, colour in FAMILIES.items():
+        for i in range(5):
+            make_family_image(photos / f"{name}-{i}.png", colour, seed=i * 7 + len(name))
+    make_family_image(photos / HOSTILE, FAMILIES["red"], seed=3)
+    out = tmp_path / "report.html"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "explorer",
+            "build",
+            str(photos),
+            "--backbone",
+            "pixels",
+            "--out",
+            str(out),
+            "--quiet",
+            "--index",
+            str(tmp_path / "idx"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
+    assert proc.returncode == 0, proc.stderr
+    html = out.read_text()
+    assert HOSTILE not in html  # only ever present escaped
+    r = check_report_in_browser(out, HOSTILE)
+    assert r["dialogs"] == [] and r["console_errors"] == [] and r["page_errors"] == []
+    assert r["injected"] == 0 and r["load_s"] < 3.0
+    assert r["tooltip_name"] == HOSTILE and r["pinned_name"] == HOSTILE
+    assert len(r["tooltip_images"]) == 6 and all(w > 0 for w in r["tooltip_images"])
+    assert len(r["panel_neighbors"]) == 5 and all(w > 0 for w in r["panel_images"])
+    assert r["moved_to"] == r["panel_neighbors"][0]
