@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,6 +258,7 @@ def find_duplicates(
     scores: NDArray[np.float32],
     *,
     threshold: float = DEFAULT_DUP_THRESHOLD,
+    hashes: Sequence[str] | None = None,
 ) -> list[DuplicateGroup]:
     """Join kNN edges at or above a cosine threshold into near-duplicate groups.
 
@@ -269,6 +271,8 @@ def find_duplicates(
         scores: ``(n, k)`` cosine similarities matching ``neighbors``.
         threshold: Cosine similarity in ``[-1, 1]``; an edge counts when its
             score is ``>= threshold``.
+        hashes: Optional content hash per image: byte-identical images are
+            always joined (with score 1.0), whatever the graph says.
 
     Returns:
         Groups of two or more images, largest first, then by first member.
@@ -292,6 +296,10 @@ def find_duplicates(
     i = np.minimum(rows[keep], cols[keep])
     j = np.maximum(rows[keep], cols[keep])
     v = vals[keep]
+    if hashes is not None:
+        ei, ej = _same_content_pairs(hashes)
+        i, j = np.concatenate([i, ei]), np.concatenate([j, ej])
+        v = np.concatenate([v, np.ones(ei.size)])
     if i.size == 0:
         return []
 
@@ -316,6 +324,20 @@ def find_duplicates(
     for a, b, s in zip(i.tolist(), j.tolist(), v.tolist(), strict=True):
         groups[int(comp[a])].pairs.append((a, b, float(s)))
     return sorted(groups.values(), key=lambda g: (-len(g.members), g.members[0]))
+
+
+def _same_content_pairs(hashes: Sequence[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Chain edges (first, k) between images with the same content hash."""
+    first: dict[str, int] = {}
+    a: list[int] = []
+    b: list[int] = []
+    for idx, h in enumerate(hashes):
+        if h in first:
+            a.append(first[h])
+            b.append(idx)
+        else:
+            first[h] = idx
+    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
 
 
 def representatives(

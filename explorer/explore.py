@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def analyse(
     step = progress("map (UMAP)", 1)
     coords = embed_2d(vectors, neighbors=neighbors, scores=scores, seed=seed)
     step(1)
-    groups = find_duplicates(neighbors, scores, threshold=threshold)
+    groups = find_duplicates(
+        neighbors, scores, threshold=threshold, hashes=[r.sha256 for r in index.records]
+    )
     info = {
         "k": clustering.k,
         "method": clustering.method,
@@ -100,6 +103,32 @@ def analyse(
         "generation": index.manifest.get("generation"),
     }
     return Analysis(clustering.labels, clustering.centers, coords, neighbors, scores, info)
+
+
+def current_analysis(
+    index_path: Path, *, progress: Progress = no_progress
+) -> tuple[Index, Analysis]:
+    """The index and an analysis of its current rows, computed and stored if missing or stale.
+
+    A stale analysis (after ``add``) is recomputed with the parameters it was
+    made with; none stored means automatic k and the build's seed.
+    """
+    index = Index(index_path)
+    analysis = index.analysis()
+    if analysis is not None and analysis.info.get("generation") == index.manifest.get("generation"):
+        return index, analysis
+    old = (index.manifest.get("analysis") or {}) if analysis is None else analysis.info
+    seed = int(old.get("seed", (index.manifest.get("meta") or {}).get("seed", 0)))
+    analysis = analyse(
+        index,
+        clusters=old.get("clusters_requested"),
+        dup_threshold=old.get("dup_threshold"),
+        seed=seed,
+        progress=progress,
+    )
+    with lock_index(index_path, command="explorer (analysis)"):
+        save_analysis(index_path, analysis)
+    return index, analysis
 
 
 def report(
@@ -126,12 +155,14 @@ def report(
     """
     from explorer.analysis import DEFAULT_DUP_THRESHOLD, Clustering, find_duplicates
     from explorer.analysis import representatives as nearest_centre
+    from explorer.clusters import cluster_names
+    from explorer.duplicates import histogram, keeper_key
     from explorer.report import ReportData, write_report
+    from explorer.tags import load_tags
 
     started = time.perf_counter()
     index = Index(index_path)
     seed = int((index.manifest.get("meta") or {}).get("seed", 0)) if seed is None else seed
-    threshold = DEFAULT_DUP_THRESHOLD if dup_threshold is None else dup_threshold
     analysis = index.analysis()
     wanted = {
         "clusters_requested": clusters,
@@ -140,27 +171,45 @@ def report(
     }
     reused = analysis is not None and all(analysis.info.get(k) == v for k, v in wanted.items())
     if analysis is None or not reused:
+        previous = (index.manifest.get("analysis") or {}).get("dup_threshold")
         analysis = analyse(
-            index, clusters=clusters, dup_threshold=threshold, seed=seed, progress=progress
+            index,
+            clusters=clusters,
+            dup_threshold=dup_threshold if dup_threshold is not None else previous,
+            seed=seed,
+            progress=progress,
         )
         with lock_index(index_path, command="explorer report"):
             save_analysis(index_path, analysis)
-    groups = find_duplicates(analysis.neighbors, analysis.scores, threshold=threshold)
+    elif dup_threshold is not None and dup_threshold != analysis.info.get("dup_threshold"):
+        analysis.info["dup_threshold"] = dup_threshold  # remembered for 'explorer duplicates'
+        with lock_index(index_path, command="explorer report"):
+            save_analysis(index_path, analysis)
+    threshold = float(analysis.info.get("dup_threshold") or DEFAULT_DUP_THRESHOLD)
+    records = index.records
+    hashes = [r.sha256 for r in records]
+    groups = find_duplicates(
+        analysis.neighbors, analysis.scores, threshold=threshold, hashes=hashes
+    )
+    copies = Counter(hashes)
+    k = int(analysis.info["k"])
     clustering = Clustering(
         analysis.labels,
         analysis.centers,
-        int(analysis.info["k"]),
+        k,
         str(analysis.info["method"]),
         analysis.info.get("silhouette"),
         {},
     )
+    classes = index.classes()
+    tags = load_tags(index_path)
     vectors = np.asarray(index.vectors, dtype=np.float32)
     b = index.backbone
     pca = index.projection()
     data = ReportData(
         title=Path(index.root).name or index.root,
         root=index.root,
-        paths=[r.path for r in index.records],
+        paths=[r.path for r in records],
         thumbnails=index.thumbnails(),
         coords=analysis.coords,
         labels=analysis.labels,
@@ -168,6 +217,12 @@ def report(
         neighbor_scores=analysis.scores[:, :REPORT_NEIGHBORS],
         representatives=nearest_centre(vectors, clustering),
         duplicate_groups=groups,
+        cluster_names=cluster_names(
+            analysis.labels,
+            classes[0] if classes else None,
+            classes[1] if classes else None,
+            k=k,
+        ),
         summary={
             "Backbone": f"{b.name} {b.layer}",
             "Weights": os.path.basename(b.weights),
@@ -175,6 +230,11 @@ def report(
             "Clusters": f"{clustering.k} ({clustering.method})",
             "Duplicates": f"cosine ≥ {threshold:g}",
         },
+        tags=[tags.get(r.path, []) for r in records],
+        exact_duplicates=[copies[h] > 1 for h in hashes],
+        duplicate_keepers=[min(g.members, key=lambda i: keeper_key(records[i])) for g in groups],
+        duplicate_histogram=histogram(analysis.neighbors, analysis.scores),
+        dup_threshold=threshold,
     )
     path = write_report(data, out or default_report_path(index.root))
     return ReportSummary(

@@ -65,42 +65,37 @@ def extract(
     *,
     batch_size: int | None = None,
     workers: int = DEFAULT_WORKERS,
+    window: int = 64,
 ) -> Iterator[Batch | Skipped]:
     """Embed images in batches; yield each batch, and each skipped file as it is found.
 
     Args:
         paths: Image files, in the order wanted.
-        get_backbone: Returns the backbone; called once, on the first full batch.
+        get_backbone: Returns the backbone; called once, when the first image
+            decodes (so a run of only bad files never loads the network).
         batch_size: Images per model call; defaults to the backbone's own.
         workers: Decoding threads.
+        window: Images decoded ahead of the model at most.
 
     Yields:
         :class:`Batch` results and :class:`~explorer.images.Skipped` files.
     """
     backbone: Backbone | None = None
     pending: list[LoadedImage] = []
-    size = batch_size
-
-    def run(images: list[LoadedImage]) -> Batch:
-        nonlocal backbone
-        if backbone is None:
-            backbone = get_backbone()
-        pixels: NDArray[np.uint8] = np.stack([im.pixels for im in images])
-        return Batch(images, backbone.embed(pixels))
-
-    for item in decode_ahead(paths, workers=workers, window=max(2 * (size or 16), 32)):
+    for item in decode_ahead(paths, workers=workers, window=window):
         if isinstance(item, Skipped):
             yield item
             continue
+        if backbone is None:
+            backbone = get_backbone()  # the first readable image: now the network is needed
         pending.append(item)
-        if size is None:
-            # the backbone's batch size is known once it exists; load it now
-            # only if a first image made it through decoding
-            run_now = backbone or get_backbone()
-            backbone = run_now
-            size = batch_size or run_now.batch_size
-        if len(pending) >= size:
-            yield run(pending)
+        if len(pending) >= (batch_size or backbone.batch_size):
+            yield _embed(backbone, pending)
             pending = []
-    if pending:
-        yield run(pending)
+    if pending and backbone is not None:
+        yield _embed(backbone, pending)
+
+
+def _embed(backbone: Backbone, images: list[LoadedImage]) -> Batch:
+    pixels: NDArray[np.uint8] = np.stack([im.pixels for im in images])
+    return Batch(images, backbone.embed(pixels))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import colorsys
 import html
+import itertools
 import json
 import logging
 import math
@@ -62,6 +63,12 @@ _PALETTE = (
     "#9c755f", "#7f7f7f", "#1f3f8f", "#c2410c", "#0f766e", "#a16207", "#be185d", "#4d7c0f",
     "#6d28d9", "#0e7490", "#b91c1c", "#57534e",
 )  # fmt: skip
+TAG_COLOR = "#4f46e5"
+"""Colour of the tagged images when the map is coloured by a tag (the others turn grey)."""
+
+GREY = "#cbd5e1"
+"""Colour of the untagged images when the map is coloured by a tag."""
+
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -82,8 +89,18 @@ class ReportData:
         neighbor_scores: ``(n, k)`` cosine similarities of those neighbours.
         representatives: Per cluster, the images nearest its centre.
         duplicate_groups: Near-duplicate groups, largest first.
-        cluster_names: Optional display name per cluster.
+        cluster_names: Optional display name per cluster, e.g. "tabby / tiger cat"
+            (untrusted text: escaped when shown).
         summary: Extra facts for the header, e.g. ``{"Backbone": "VGG16 fc2"}``.
+        tags: Optional per image, the tags people gave it (untrusted text).
+        exact_duplicates: Optional per image, whether it is byte-identical to
+            another indexed image.
+        duplicate_keepers: Optional per duplicate group (same order as
+            ``duplicate_groups``), the image suggested to keep; one of its members.
+        duplicate_histogram: Optional ``(threshold, pairs)`` with the number of
+            neighbour pairs whose cosine is at or above each threshold,
+            thresholds ascending (e.g. 0.80 .. 1.00).
+        dup_threshold: The near-duplicate threshold in use (marked on the histogram).
     """
 
     title: str
@@ -98,6 +115,11 @@ class ReportData:
     duplicate_groups: list[DuplicateGroup]
     cluster_names: list[str] | None = None
     summary: dict[str, str] = field(default_factory=dict)
+    tags: list[list[str]] | None = None
+    exact_duplicates: list[bool] | None = None
+    duplicate_keepers: list[int] | None = None
+    duplicate_histogram: list[tuple[float, int]] | None = None
+    dup_threshold: float | None = None
 
 
 def write_report(data: ReportData, out: Path, *, embed_limit: int = EMBED_LIMIT) -> Path:
@@ -166,7 +188,43 @@ def _validate(data: ReportData) -> int:
     k = max(k, len(data.representatives), len(data.cluster_names or []))
     if data.cluster_names is not None and len(data.cluster_names) != k:
         raise ValueError(f"data.cluster_names must have one name per cluster ({k})")
+    _validate_extras(data, n)
     return k
+
+
+def _validate_extras(data: ReportData, n: int) -> None:
+    """Check the optional tag and duplicate fields (each may be ``None``)."""
+    if data.tags is not None and (
+        len(data.tags) != n
+        or any(isinstance(ts, str) or not all(isinstance(t, str) for t in ts) for ts in data.tags)
+    ):
+        raise ValueError(f"data.tags must hold one list of strings per image ({n})")
+    if data.exact_duplicates is not None and len(data.exact_duplicates) != n:
+        raise ValueError(f"data.exact_duplicates must hold one flag per image ({n})")
+    groups = data.duplicate_groups
+    keepers = data.duplicate_keepers
+    if keepers is not None and (
+        len(keepers) != len(groups)
+        or any(int(i) not in g.members for i, g in zip(keepers, groups, strict=False))
+    ):
+        raise ValueError(
+            f"data.duplicate_keepers must name one member of each of the {len(groups)} groups"
+        )
+    if data.duplicate_histogram is not None:
+        try:
+            ts = [float(t) for t, _ in data.duplicate_histogram]
+            ok = all(int(c) >= 0 for _, c in data.duplicate_histogram)
+        except (TypeError, ValueError):
+            ts, ok = [], False
+        ok = ok and all(math.isfinite(t) for t in ts)
+        if not ok or any(b <= a for a, b in itertools.pairwise(ts)):
+            raise ValueError(
+                "data.duplicate_histogram must hold (threshold, pairs >= 0) pairs "
+                "with finite thresholds in ascending order"
+            )
+    t = data.dup_threshold
+    if t is not None and not (math.isfinite(t) and -1.0 <= t <= 1.0):
+        raise ValueError(f"data.dup_threshold must be a cosine in [-1, 1], got {t}")
 
 
 def _render(data: ReportData, thumbs: list[str], k: int) -> str:
@@ -191,7 +249,10 @@ def _render(data: ReportData, thumbs: list[str], k: int) -> str:
         ),
         "explorer_gallery_note": html.escape(
             f"{_plural(k, 'cluster')} · the images nearest each centre, best first"
-            " · click one to pin it"
+            " · click one to pin it · tag a cluster with: explorer tag --cluster N TAG"
+        ),
+        "explorer_dup_hist": _histogram_html(
+            data.duplicate_histogram, data.dup_threshold, n_groups=len(dups)
         ),
         "explorer_dup_note": html.escape(
             f"{_plural(len(dups), 'group')}, {_plural(n_dup_images, 'image')}"
@@ -271,6 +332,13 @@ def _document(
         rends.append(r)
         srcs.append(src)
     x_range.renderers = y_range.renderers = rends
+    # Colour by tag: the clusters turn grey and the tagged images are drawn on top.
+    tag_src = ColumnDataSource(data={"x": [], "y": []})
+    tag_rend: Any = fig.scatter(
+        "x", "y", source=tag_src, size=point_size + 1, fill_color=TAG_COLOR, fill_alpha=1.0,
+        line_color="#ffffff", line_width=0.8,
+    )  # fmt: skip
+    tag_item = LegendItem(label="tag", renderers=[tag_rend], visible=False)
 
     def overlay(**kw: Any) -> Any:
         src = ColumnDataSource(data={"x": [], "y": []})
@@ -294,7 +362,8 @@ def _document(
         "background_fill_alpha": 0.0, "label_height": 14,
     }  # fmt: skip
     legend = Legend(
-        items=[
+        items=[tag_item]
+        + [
             LegendItem(label=f"{_short(names[c])} ({sizes[c]})", renderers=[rends[c]])
             for c in range(k)
         ],
@@ -325,7 +394,8 @@ def _document(
     doc = Document()
     doc.add_root(fig)
     args = {"fig": fig, "rends": rends, "srcs": srcs, "hov": hov, "pin": pin, "nb": nb,
-            "link": link, "match": match}  # fmt: skip
+            "link": link, "match": match, "legend": legend, "tag_rend": tag_rend,
+            "tag_src": tag_src, "tag_item": tag_item}  # fmt: skip
     doc.js_on_event(
         "document_ready",
         CustomJS(args=args, code="window.ExplorerApp.init({" + ", ".join(args) + "});"),
@@ -347,6 +417,7 @@ def _payload(
     nbr = np.asarray(data.neighbors, dtype=np.int64)
     scores = np.round(np.nan_to_num(np.asarray(data.neighbor_scores, dtype=np.float64)), 3)
     reps = list(data.representatives) + [[]] * (len(names) - len(data.representatives))
+    keepers = data.duplicate_keepers
     return {
         "paths": paths,
         "names": [p.rsplit("/", 1)[-1] or p for p in paths],
@@ -368,14 +439,109 @@ def _payload(
             {
                 "m": [int(i) for i in g.members],
                 "p": [[int(i), int(j), round(float(s), 3)] for i, j, s in g.pairs],
+                "keep": -1 if keepers is None else int(keepers[n]),
             }
-            for g in data.duplicate_groups
+            for n, g in enumerate(data.duplicate_groups)
         ],
+        "exact": [i for i, e in enumerate(data.exact_duplicates or []) if e],
+        "tags": _tag_payload(data.tags),
+        "dup_threshold": None if data.dup_threshold is None else float(data.dup_threshold),
         "dup_limit": DUP_GROUPS_SHOWN,
+        "tag_color": TAG_COLOR,
+        "grey": GREY,
         "point_size": point_size,
         "alpha": alpha,
         "line_alpha": alpha,
     }
+
+
+def _tag_payload(tags: list[list[str]] | None) -> list[dict[str, Any]]:
+    """Each distinct tag once, sorted, with the images that carry it."""
+    members: dict[str, list[int]] = {}
+    for i, image_tags in enumerate(tags or []):
+        for tag in dict.fromkeys(_clean(t) for t in image_tags):
+            members.setdefault(tag, []).append(i)
+    return [{"name": t, "m": members[t]} for t in sorted(members)]
+
+
+def _histogram_html(
+    hist: list[tuple[float, int]] | None, threshold: float | None, *, n_groups: int
+) -> str:
+    """A small SVG bar chart of neighbour pairs at or above each threshold.
+
+    Only numbers and fixed words go into the markup. The bars use a log scale,
+    since the count at 0.80 is often a thousand times the count at 0.99; each
+    bar has a ``<title>`` with its exact count.
+    """
+    if not hist:
+        return ""
+    width, height, left, right, top, bottom = 560, 170, 46, 14, 28, 30
+    pw, ph = width - left - right, height - top - bottom
+    ts = [float(t) for t, _ in hist]
+    counts = [int(c) for _, c in hist]
+    step = pw / len(hist)
+    scale = math.log10(1 + max(counts)) or 1.0
+
+    def y(count: float) -> float:
+        return top + ph - ph * math.log10(1 + count) / scale
+
+    def f(v: float) -> str:
+        return f"{v:.1f}"
+
+    parts = [
+        f'<svg class="hist-svg" viewBox="0 0 {width} {height}" role="img" '
+        'aria-label="Neighbour pairs at or above each cosine threshold">'
+    ]
+    power = 1
+    while power <= max(counts):
+        yy = f(y(power))
+        parts.append(
+            f'<line class="hist-grid" x1="{left}" x2="{width - right}" y1="{yy}" y2="{yy}"/>'
+            f'<text class="hist-ylab" x="{left - 6}" y="{yy}" dy="3.5">{power:,}</text>'
+        )
+        power *= 10
+    every = max(1, round(len(hist) / 5))
+    for j, (t, c) in enumerate(zip(ts, counts, strict=True)):
+        x = left + j * step
+        on = " on" if threshold is not None and t >= threshold - 1e-9 else ""
+        parts.append(
+            f'<rect class="hist-bar{on}" x="{f(x + 1)}" y="{f(y(c))}" width="{f(step - 2)}" '
+            f'height="{f(top + ph - y(c))}" data-threshold="{t:.4g}" data-pairs="{c}">'
+            f"<title>cosine ≥ {t:.2f}: {_plural(c, 'pair')}</title></rect>"
+        )
+        if j % every == 0 or j == len(hist) - 1:
+            xl, yl = f(x + step / 2), height - bottom + 14
+            parts.append(f'<text class="hist-xlab" x="{xl}" y="{yl}">{t:.2f}</text>')
+    base = top + ph
+    parts.append(
+        f'<line class="hist-axis" x1="{left}" x2="{width - right}" y1="{base}" y2="{base}"/>'
+        f'<text class="hist-xlab" x="{left + pw / 2}" y="{height - 2}">cosine threshold</text>'
+    )
+    caption = "pairs at or above each threshold (log scale)"
+    if threshold is not None:
+        centres = [left + (j + 0.5) * step for j in range(len(hist))]
+        xt = float(np.interp(threshold, ts, centres)) if len(ts) > 1 else centres[0]
+        if threshold < ts[0] or threshold > ts[-1]:
+            xt = left if threshold < ts[0] else left + pw
+        anchor = "start" if xt < left + 40 else "end" if xt > left + pw - 40 else "middle"
+        parts.append(
+            f'<line class="hist-cut" x1="{f(xt)}" x2="{f(xt)}" y1="{top - 8}" y2="{base}"/>'
+            f'<text class="hist-cut-label" x="{f(xt)}" y="{top - 12}" text-anchor="{anchor}">'
+            f"T = {threshold:.2f}</text>"
+        )
+        at = [c for t, c in zip(ts, counts, strict=True) if abs(t - threshold) < 1e-9]
+        pairs = f"{_plural(at[0], 'pair')} and " if at else ""
+        caption = f"{pairs}{_plural(n_groups, 'group')} at T = {threshold:.2f} · " + caption
+    parts.append("</svg>")
+    return (
+        '<div class="card hist" id="dup-hist">'
+        '<h3 class="card-title">Choosing the threshold</h3>'
+        f'<p class="muted hist-caption">{html.escape(caption)}</p>'
+        + "".join(parts)
+        + '<p class="hist-hint">Other thresholds: '
+        "<code>explorer duplicates --threshold T</code> lists its groups;"
+        " <code>explorer report --dup-threshold T</code> redraws this page.</p></div>"
+    )
 
 
 def _header(data: ReportData, k: int, n_dups: int) -> str:
@@ -413,7 +579,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word if count == 1 else word + 's'}"
 
 
-def _short(text: str, limit: int = 28) -> str:
+def _short(text: str, limit: int = 36) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

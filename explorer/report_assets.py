@@ -172,6 +172,8 @@ TEMPLATE = r"""{% block preamble %}
           spellcheck="false" aria-label="Search file names">
       </label>
       <span id="search-count" class="count" aria-live="polite"></span>
+      <label class="color-by" id="color-by-box" hidden>Colour by
+        <select id="color-by"><option value="-1">Cluster</option></select></label>
       <span class="hint">Hover to preview · click to pin · <kbd>Esc</kbd> unpins ·
         legend hides clusters · box / lasso select in the toolbar</span>
     </div>
@@ -190,6 +192,7 @@ TEMPLATE = r"""{% block preamble %}
 <section class="section" id="duplicates">
   <div class="section-head"><h2>Near-duplicates</h2>
     <span class="muted">{{ explorer_dup_note }}</span></div>
+  {{ explorer_dup_hist }}
   <div id="dup-list" class="dups"></div>
 </section>
 <footer>{{ explorer_footer }}</footer>
@@ -294,6 +297,8 @@ button { font: inherit; color: inherit; }
   font-size: 12px; background: var(--bg); border: 1px solid var(--line); max-width: 100%;
   overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
 }
+.chip { white-space: normal; border-radius: 10px; }
+.chip-name { min-width: 0; overflow-wrap: anywhere; }
 .tag { font-family: var(--mono); }
 .tag.warn { color: var(--warn); border-color: #fcd34d; background: #fffbeb; font-family: inherit; }
 .dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; flex: none; }
@@ -342,7 +347,8 @@ button { font: inherit; color: inherit; }
 .swatch { width: 14px; height: 36px; border-radius: 4px; flex: none; }
 .cluster-title { flex: 1; min-width: 0; display: grid; }
 .cluster-title h3 {
-  margin: 0; font-size: 15px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  margin: 0; font-size: 15px; overflow: hidden; overflow-wrap: anywhere; display: -webkit-box;
+  -webkit-box-orient: vertical; -webkit-line-clamp: 2; line-height: 1.3;
 }
 .reps { display: grid; grid-template-columns: repeat(4, 1fr); gap: 6px; }
 .rep, .dup-thumb {
@@ -364,6 +370,51 @@ button { font: inherit; color: inherit; }
 .pairs { margin-top: 8px; font-size: 12px; color: var(--muted); }
 .pairs summary { cursor: pointer; }
 .pairs ul { margin: 6px 0 0; padding-left: 18px; font-family: var(--mono); white-space: pre-wrap; }
+.badge {
+  position: absolute; top: 4px; left: 4px; display: flex; gap: 3px; pointer-events: none;
+}
+.badge span {
+  font-size: 10px; font-weight: 700; letter-spacing: .04em; text-transform: uppercase;
+  border-radius: 4px; padding: 0 5px; color: #fff; background: #15803d;
+  box-shadow: 0 1px 2px rgba(15, 23, 42, .25);
+}
+.badge span.exact { background: #334155; }
+.dup-member { position: relative; }
+.dup-member.keep .dup-thumb { border: 2px solid #15803d; }
+.tag.keep { color: #15803d; border-color: #86efac; background: #f0fdf4; font-family: inherit; }
+.tagchips { display: flex; flex-wrap: wrap; gap: 4px; max-width: 100%; }
+.tagchip {
+  border: 1px solid #c7d2fe; background: #eef2ff; color: #3730a3; border-radius: 6px;
+  padding: 0 7px; font-size: 11.5px; max-width: 100%; overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap;
+}
+button.tagchip { cursor: pointer; font: inherit; font-size: 11.5px; }
+button.tagchip:hover, button.tagchip.on { background: var(--accent); color: #fff; }
+.pin-taglist { margin-top: 8px; }
+.color-by { display: flex; align-items: center; gap: 6px; color: var(--muted); font-size: 13px; }
+.color-by[hidden] { display: none; }
+.color-by select {
+  font: inherit; color: var(--ink); border: 1px solid var(--line); border-radius: 8px;
+  padding: 5px 8px; background: var(--bg); max-width: 240px;
+}
+.hist { padding: 12px 16px; margin-bottom: 16px; max-width: 720px; }
+.hist-caption { margin: 2px 0 4px; font-size: 12px; }
+.hist-svg { display: block; width: 100%; height: auto; }
+.hist-svg text { font: 10px system-ui, sans-serif; fill: var(--muted); }
+.hist-xlab { text-anchor: middle; }
+.hist-ylab { text-anchor: end; }
+.hist-grid { stroke: var(--line); stroke-width: 1; }
+.hist-axis { stroke: #94a3b8; stroke-width: 1; }
+.hist-bar { fill: #cbd5e1; }
+.hist-bar.on { fill: var(--accent); }
+.hist-bar:hover { fill: var(--ink); }
+.hist-cut { stroke: #e11d48; stroke-width: 1.5; stroke-dasharray: 4 3; }
+.hist-svg .hist-cut-label { fill: #e11d48; font-weight: 700; }
+.hist-hint { margin: 6px 0 0; font-size: 12px; color: var(--muted); }
+.hist-hint code {
+  font: 11.5px var(--mono); background: var(--bg); border: 1px solid var(--line);
+  border-radius: 4px; padding: 0 4px; color: var(--ink);
+}
 .tip {
   position: fixed; left: 0; top: 0; z-index: 1000; pointer-events: none;
   width: 340px;
@@ -414,7 +465,7 @@ APP_JS = r"""(function () {
   var X = new Float64Array(N);
   var Y = new Float64Array(N);
   var S = {fig: null, view: null, rends: [], srcs: [], members: [], pin: -1, hover: -1,
-    matches: [], selected: [], move: null, raf: 0, solo: -1, lower: null};
+    matches: [], selected: [], move: null, raf: 0, solo: -1, lower: null, colorTag: -1};
   var BASE_ALPHA = D.alpha;
 
   function $(id) { return document.getElementById(id); }
@@ -439,8 +490,28 @@ APP_JS = r"""(function () {
     var e = el("span", "chip");
     var dot = el("i", "dot");
     dot.style.background = D.clusters[c].color;
-    e.append(dot, document.createTextNode(D.clusters[c].name));
+    e.title = "cluster " + c + ": " + D.clusters[c].name;
+    e.append(dot, el("span", "chip-name", D.clusters[c].name));
     return e;
+  }
+  function tagChips(i, clickable) {
+    var box = el("div", "tagchips");
+    var ts = D.tagsOf[i] || [];
+    var LIMIT = clickable ? 50 : 8;
+    ts.slice(0, LIMIT).forEach(function (t) {
+      var c = el(clickable ? "button" : "span", "tagchip", D.tags[t].name);
+      c.title = D.tags[t].name;
+      c.dataset.tag = String(t);
+      if (clickable) {
+        c.type = "button";
+        c.title = "Colour the map by the tag " + D.tags[t].name;
+        c.classList.toggle("on", S.colorTag === t);
+        c.addEventListener("click", function () { colorBy(S.colorTag === t ? -1 : t); });
+      }
+      box.append(c);
+    });
+    if (ts.length > LIMIT) { box.append(el("span", "muted", "+" + (ts.length - LIMIT))); }
+    return box;
   }
   function neighbors(i) {
     var out = [];
@@ -494,6 +565,7 @@ APP_JS = r"""(function () {
     var meta = el("div", "tip-meta");
     meta.append(el("div", "tip-name", D.names[i]), chip(c));
     if (D.paths[i] !== D.names[i]) { meta.append(el("div", "tip-path", D.paths[i])); }
+    if (D.tagsOf[i]) { meta.append(tagChips(i, false)); }
     main.append(box, meta);
     var nb = neighbors(i);
     var row = el("div", "tip-nbrs");
@@ -592,9 +664,16 @@ APP_JS = r"""(function () {
     var g = D.dupOf[i];
     if (g !== undefined && g >= 0) {
       tags.append(el("span", "tag warn", "near-duplicate group " + (g + 1)));
+      if (D.dups[g].keep === i) { tags.append(el("span", "tag keep", "suggested keeper")); }
     }
+    if (D.isExact[i]) { tags.append(el("span", "tag warn", "exact copy")); }
     box.append(head, fig, el("div", "pin-name", D.names[i]),
       el("div", "pin-path", D.paths[i]), tags);
+    if (D.tagsOf[i]) {
+      var tl = tagChips(i, true);
+      tl.classList.add("pin-taglist");
+      box.append(tl);
+    }
     var nb = neighbors(i);
     box.append(el("h3", "sub", nb.length ? "Nearest neighbours" : "No neighbours"));
     var list = el("ol", "nbr-list");
@@ -625,7 +704,13 @@ APP_JS = r"""(function () {
   // ---- search -----------------------------------------------------------
   function search(q) {
     q = q.trim().toLowerCase();
-    if (!S.lower) { S.lower = D.paths.map(function (p) { return p.toLowerCase(); }); }
+    if (!S.lower) {
+      // One line per searchable text (path, then each tag), so a match never spans two.
+      S.lower = D.paths.map(function (p, i) {
+        var ts = (D.tagsOf[i] || []).map(function (t) { return D.tags[t].name; });
+        return [p].concat(ts).join("\n").toLowerCase();
+      });
+    }
     var m = [];
     if (q) {
       for (var i = 0; i < N; i++) {
@@ -639,6 +724,8 @@ APP_JS = r"""(function () {
       r.glyph.fill_alpha = q ? 0.15 : BASE_ALPHA;
       r.glyph.line_alpha = q ? 0.15 : D.line_alpha;
     });
+    S.tagRend.glyph.fill_alpha = q ? 0.15 : 1.0;
+    S.tagRend.glyph.line_alpha = q ? 0.15 : 1.0;
     var out = $("search-count");
     out.textContent = q ? (m.length ? plural(m.length, "match", "matches") : "no match") : "";
     out.className = q && !m.length ? "count none" : "count";
@@ -655,6 +742,7 @@ APP_JS = r"""(function () {
     sel.sort(function (a, b) { return a - b; });
     S.selected = sel;
     renderSelection();
+    drawTagged();
   }
   function clearSelection() {
     S.srcs.forEach(function (src) { src.selected.indices = []; });
@@ -704,11 +792,12 @@ APP_JS = r"""(function () {
     return s;
   }
   function selectionCsv() {
-    var rows = ["index,path,cluster,cluster_name,x,y"];
+    var rows = ["index,path,cluster,cluster_name,x,y,tags"];
     S.selected.forEach(function (i) {
       var c = D.labels[i];
+      var ts = (D.tagsOf[i] || []).map(function (t) { return D.tags[t].name; });
       rows.push([i, csvCell(D.paths[i]), c, csvCell(D.clusters[c].name),
-        X[i].toFixed(4), Y[i].toFixed(4)].join(","));
+        X[i].toFixed(4), Y[i].toFixed(4), csvCell(ts.join(";"))].join(","));
     });
     return rows.join("\r\n") + "\r\n";
   }
@@ -722,6 +811,67 @@ APP_JS = r"""(function () {
     a.click();
     a.remove();
     window.setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+  }
+
+  // ---- colour by tag ----------------------------------------------------
+  function drawTagged() {
+    var t = S.colorTag, m = [];
+    if (t >= 0) {
+      var chosen = null;
+      if (S.selected.length) {
+        chosen = new Uint8Array(N);
+        S.selected.forEach(function (i) { chosen[i] = 1; });
+      }
+      D.tags[t].m.forEach(function (i) {
+        if (visible(D.labels[i]) && (!chosen || chosen[i])) { m.push(i); }
+      });
+    }
+    S.tagSrc.data = {x: m.map(function (i) { return X[i]; }),
+      y: m.map(function (i) { return Y[i]; })};
+  }
+  function colorBy(t) {
+    t = Number(t);
+    if (!(t >= 0 && t < D.tags.length)) { t = -1; }
+    S.colorTag = t;
+    S.rends.forEach(function (r, c) {
+      var col = t >= 0 ? D.grey : D.clusters[c].color;
+      [r.glyph, r.selection_glyph, r.nonselection_glyph, r.muted_glyph].forEach(function (g) {
+        if (g && g.fill_color !== undefined) { g.fill_color = col; }
+      });
+    });
+    if (t >= 0) {
+      var name = D.tags[t].name;
+      S.tagItem.label = {value: "tag: " + short(name, 30) + " (" + D.tags[t].m.length + ")"};
+    }
+    S.tagItem.visible = t >= 0;
+    S.tagRend.visible = true;
+    S.legend.title = t >= 0 ? "Tagged vs. others (grey) · click to hide"
+      : "Clusters · click to hide";
+    drawTagged();
+    $("color-by").value = String(t);
+    document.querySelectorAll("button.tagchip").forEach(function (b) {
+      b.classList.toggle("on", Number(b.dataset.tag) === t);
+    });
+    document.body.dataset.colorBy = t >= 0 ? "tag" : "cluster";
+  }
+  function short(s, n) { return s.length <= n ? s : s.slice(0, n - 1) + "…"; }
+  function setupColorBy() {
+    var box = $("color-by-box"), select = $("color-by");
+    if (!D.tags.length) { box.hidden = true; return; }
+    var group = el("optgroup");
+    group.label = "Tag";
+    D.tags.forEach(function (tg, t) {
+      var o = el("option", "", short(tg.name, 40) + " (" + tg.m.length + ")");
+      o.value = String(t);
+      o.title = tg.name;
+      group.append(o);
+    });
+    select.append(group);
+    select.addEventListener("change", function () { colorBy(select.value); });
+    box.hidden = false;
+    var input = $("search");
+    input.placeholder = "Search file names and tags";
+    input.setAttribute("aria-label", "Search file names and tags");
   }
 
   // ---- cluster gallery and duplicates -----------------------------------
@@ -752,7 +902,9 @@ APP_JS = r"""(function () {
       var sw = el("span", "swatch");
       sw.style.background = cl.color;
       var t = el("div", "cluster-title");
-      t.append(el("h3", "", cl.name), el("span", "muted", plural(cl.size, "image", "images")));
+      var h = el("h3", "", cl.name);
+      h.title = cl.name;
+      t.append(h, el("span", "muted", "cluster " + c + " · " + plural(cl.size, "image", "images")));
       var b = el("button", "btn small solo", "Show only");
       b.type = "button";
       b.dataset.cluster = String(c);
@@ -779,14 +931,27 @@ APP_JS = r"""(function () {
       var card = el("article", "card dup");
       var lo = Math.min.apply(null, g.p.map(function (p) { return p[2]; }));
       var hi = Math.max.apply(null, g.p.map(function (p) { return p[2]; }));
+      var exact = g.m.filter(function (i) { return D.isExact[i]; }).length;
       var head = el("header", "dup-head");
       head.append(el("h3", "", "Group " + (k + 1)),
         el("span", "muted", plural(g.m.length, "image", "images") + " · cosine "
-          + (lo === hi ? fmt(lo) : fmt(lo) + "–" + fmt(hi))));
+          + (lo === hi ? fmt(lo) : fmt(lo) + "–" + fmt(hi))
+          + (exact ? " · " + plural(exact, "exact copy", "exact copies") : "")));
       var row = el("div", "dup-members");
-      g.m.slice(0, MEMBERS).forEach(function (i) {
+      // The suggested keeper first, then the others in index order.
+      var shown = g.m.filter(function (i) { return i !== g.keep; });
+      if (g.keep >= 0) { shown.unshift(g.keep); }
+      shown.slice(0, MEMBERS).forEach(function (i) {
         var f = el("figure", "dup-member");
+        f.dataset.index = String(i);
         f.append(thumbButton(i, "dup-thumb"), el("figcaption", "", D.names[i]));
+        var badges = el("div", "badge");
+        if (i === g.keep) {
+          f.classList.add("keep");
+          badges.append(el("span", "keep", "keep"));
+        }
+        if (D.isExact[i]) { badges.append(el("span", "exact", "exact")); }
+        if (badges.childElementCount) { f.append(badges); }
         row.append(f);
       });
       if (g.m.length > MEMBERS) {
@@ -825,8 +990,18 @@ APP_JS = r"""(function () {
       for (var t = 0; t < idx.length; t++) { X[idx[t]] = xs[t]; Y[idx[t]] = ys[t]; }
       S.members.push(idx);
     });
+    S.legend = a.legend;
+    S.tagRend = a.tag_rend;
+    S.tagSrc = a.tag_src;
+    S.tagItem = a.tag_item;
     D.dupOf = new Int32Array(N).fill(-1);
     D.dups.forEach(function (g, k) { g.m.forEach(function (i) { D.dupOf[i] = k; }); });
+    D.isExact = new Uint8Array(N);
+    D.exact.forEach(function (i) { D.isExact[i] = 1; });
+    D.tagsOf = new Array(N);
+    D.tags.forEach(function (tg, t) {
+      tg.m.forEach(function (i) { (D.tagsOf[i] = D.tagsOf[i] || []).push(t); });
+    });
     var input = $("search");
     var timer = 0;
     input.addEventListener("input", function () {
@@ -849,9 +1024,11 @@ APP_JS = r"""(function () {
       var st = el("style", "", ".bk-events:focus:not(:focus-visible) { outline: none; }");
       shadow.append(st);
     }
+    setupColorBy();
     renderPin();
     renderGallery();
     renderDuplicates();
+    document.body.dataset.colorBy = "cluster";
     document.body.dataset.ready = "1";
   }
   function onVisibility() {
@@ -859,14 +1036,16 @@ APP_JS = r"""(function () {
     if (all) { S.solo = -1; }
     syncSolo();
     search($("search").value);
-    onSelect();
+    onSelect();  // also redraws the tagged points of the visible clusters
     S.hover = -2;
     setHover(-1);
   }
 
   window.ExplorerApp = {init: init, onMove: onMove, onLeave: onLeave, onTap: onTap,
     onSelect: onSelect, onVisibility: onVisibility, pin: pin, unpin: unpin, search: search,
-    clientPos: clientPos, nearest: nearest, selectionCsv: selectionCsv, state: S, data: D};
+    clientPos: clientPos, nearest: nearest, selectionCsv: selectionCsv, colorBy: colorBy,
+    state: S, data: D};
 })();
 """
-"""Client-side behaviour: hover card, pinned panel, search, selection, gallery, duplicates."""
+"""Client-side behaviour: hover card, pinned panel, search, selection, colour by tag, gallery,
+duplicates."""

@@ -12,9 +12,11 @@ import io
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from explorer.report import ReportData, write_report
@@ -34,6 +36,7 @@ CHROMIUM_ARGS = [
 ]
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT = REPO / "reports" / "screenshot.png"
+TAG_SCREENSHOT = REPO / "reports" / "screenshot-tags.png"
 VIEWPORT = {"width": 1440, "height": 900}
 
 _IMAGES_LOADED = """sel => {
@@ -77,7 +80,11 @@ def check_report_in_browser(
         ``panel_images`` (their ``naturalWidth``), ``moved_to`` (pinned after
         clicking the first neighbour), ``hostile_index``, ``searched_pin``,
         ``pinned_name`` (text shown for the searched image), ``injected``
-        (count of ``img[src=x]`` or ``[onerror]`` elements in the page).
+        (count of ``img[src=x]`` or ``[onerror]`` elements in the page),
+        ``tooltip_cluster`` and ``tooltip_tags`` (cluster name and tag chips in
+        the hover card), ``pinned_cluster`` and ``pinned_tags`` (the same in the
+        panel of the searched image), ``color_by`` (the options of the "Colour
+        by" control, or ``None`` when it is hidden because nothing is tagged).
     """
     from playwright.sync_api import sync_playwright
 
@@ -115,6 +122,10 @@ def check_report_in_browser(
             page.wait_for_function(_IMAGES_LOADED, arg="#tip img")
             result["hovered"] = int(page.get_attribute("#tip", "data-index") or -1)
             result["tooltip_name"] = page.text_content("#tip .tip-name")
+            result["tooltip_cluster"] = page.text_content("#tip .chip")
+            result["tooltip_tags"] = page.eval_on_selector_all(
+                "#tip .tagchip", "cs => cs.map(c => c.textContent)"
+            )
             result["tooltip_images"] = page.eval_on_selector_all(
                 "#tip img", "imgs => imgs.map(i => i.naturalWidth)"
             )
@@ -146,6 +157,14 @@ def check_report_in_browser(
             result["search_count"] = page.text_content("#search-count")
             result["searched_pin"] = int(page.evaluate("document.body.dataset.pinned"))
             result["pinned_name"] = page.text_content("#pin .pin-name")
+            result["pinned_cluster"] = page.text_content("#pin .chip")
+            result["pinned_tags"] = page.eval_on_selector_all(
+                "#pin .tagchip", "cs => cs.map(c => c.textContent)"
+            )
+            result["color_by"] = page.evaluate(
+                """() => document.getElementById('color-by-box').hidden ? null
+                  : [...document.querySelectorAll('#color-by option')].map(o => o.textContent)"""
+            )
             page.fill("#search", "")
             page.press("#search", "Escape")
 
@@ -170,9 +189,9 @@ def check_report_in_browser(
 @pytest.fixture(scope="module")
 def report_data() -> ReportData:
     _require_browser()
-    from test_report import make_report_data
+    from test_report import CLUSTER_NAMES, make_report_data
 
-    return make_report_data(n_per_family=7, noise=10.0, use_umap=True)
+    return make_report_data(n_per_family=7, noise=10.0, use_umap=True, cluster_names=CLUSTER_NAMES)
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +226,7 @@ def page(report_path: Path) -> Iterator[Any]:
 
 
 def test_report_in_browser(report_data: ReportData, report_path: Path) -> None:
-    from test_report import HOSTILE
+    from test_report import HOSTILE, HOSTILE_TAG
 
     r = check_report_in_browser(report_path, HOSTILE, screenshot=SCREENSHOT)
     n = len(report_data.paths)
@@ -230,6 +249,13 @@ def test_report_in_browser(report_data: ReportData, report_path: Path) -> None:
     assert r["pinned_name"] == HOSTILE
     assert r["search_count"] == "1 match"
     assert SCREENSHOT.is_file() and SCREENSHOT.stat().st_size > 10_000
+    # Hostile tag and cluster names show as text, in the card and in the panel.
+    names = report_data.cluster_names or []
+    tags = report_data.tags or []
+    assert r["tooltip_cluster"] == r["pinned_cluster"] == names[report_data.labels[0]]
+    assert r["tooltip_tags"] == r["pinned_tags"] == tags[0]
+    assert HOSTILE_TAG in tags[0]
+    assert r["color_by"][0] == "Cluster" and f"{HOSTILE_TAG} (1)" in r["color_by"]
 
 
 def test_quoted_names_and_replacement_characters_show_as_text(page: Any) -> None:
@@ -271,6 +297,9 @@ def test_box_selection_lists_files_and_downloads_csv(page: Any, report_data: Rep
     assert len(rows) == n
     assert [int(r["index"]) for r in rows] == list(range(n))
     assert rows[0]["path"] == report_data.paths[0]
+    tags = report_data.tags or []
+    assert [r["tags"] for r in rows] == [";".join(t) for t in tags]
+    assert rows[0]["tags"].startswith("<script>")  # as text; cells get ' only before = + - @
     assert {int(r["cluster"]) for r in rows} == set(report_data.labels.tolist())
     page.click("#selection button:has-text('Clear')")
     page.wait_for_function("document.body.dataset.selected === '0'")
@@ -330,3 +359,181 @@ def test_escape_unpins_after_clicking_the_map(page: Any) -> None:
     page.keyboard.press("Escape")
     page.wait_for_function("document.body.dataset.pinned === undefined")
     assert "empty" in (page.get_attribute("#pin", "class") or "")
+
+
+def _pixel(page: Any, i: int) -> tuple[int, int, int]:
+    """The colour on screen at the centre of image ``i``'s point."""
+    from PIL import Image
+
+    x, y = page.evaluate("i => ExplorerApp.clientPos(i)", i)
+    png = page.screenshot(clip={"x": x - 1, "y": y - 1, "width": 3, "height": 3})
+    with Image.open(io.BytesIO(png)) as im:
+        r, g, b = im.convert("RGB").getpixel((1, 1))
+    return int(r), int(g), int(b)
+
+
+_LEGEND_LABELS = """() => { const out = [];
+  const walk = root => root.querySelectorAll('*').forEach(e => {
+    if (e.classList.contains('bk-label')) { out.push(e.textContent); }
+    if (e.shadowRoot) { walk(e.shadowRoot); } });
+  walk(document); return out; }"""
+
+
+def _wait_for_legend(page: Any, labels: list[str]) -> None:
+    """Wait until the legend's entries (in Bokeh's shadow roots) read ``labels``, as text."""
+    page.wait_for_function(
+        f"want => JSON.stringify(({_LEGEND_LABELS})()) === JSON.stringify(want)", arg=labels
+    )
+
+
+def _is_grey(rgb: tuple[int, int, int]) -> bool:
+    return min(rgb) > 170 and max(rgb) - min(rgb) < 40
+
+
+def _is_tag_colour(rgb: tuple[int, int, int]) -> bool:
+    r, g, b = rgb
+    return b > 170 and b - r > 80 and b - g > 80
+
+
+def test_colour_by_tag(page: Any, report_data: ReportData) -> None:
+    from test_report import CLUSTER_NAMES, HOSTILE_CLUSTER
+
+    from explorer.report import GREY, _short
+
+    tags = report_data.tags or []
+    names = sorted({t for ts in tags for t in ts})
+    warm = [i for i, ts in enumerate(tags) if "warm" in ts]
+    other = next(i for i, ts in enumerate(tags) if not ts)
+    assert page.locator("#color-by-box").is_visible()
+    state = """() => ({
+      fills: ExplorerApp.state.rends.map(r => r.glyph.fill_color.value),
+      tagged: ExplorerApp.state.tagSrc.data.x.length,
+      item: ExplorerApp.state.tagItem.visible ? ExplorerApp.state.tagItem.label.value : null,
+      mode: document.body.dataset.colorBy})"""
+    clusters = page.evaluate("ExplorerApp.data.clusters.map(c => c.color)")
+    assert page.evaluate(state) == {"fills": clusters, "tagged": 0, "item": None, "mode": "cluster"}
+    # The legend names every cluster with its size, hostile names as text.
+    sizes = np.bincount(report_data.labels).tolist()
+    legend = [f"{_short(n)} ({c})" for n, c in zip(CLUSTER_NAMES, sizes, strict=True)]
+    _wait_for_legend(page, legend)
+    assert legend[0] == f"{HOSTILE_CLUSTER} ({sizes[0]})"
+    page.mouse.move(5, 5)
+    assert not _is_grey(_pixel(page, other)) and not _is_tag_colour(_pixel(page, other))
+
+    page.select_option("#color-by", value=str(names.index("warm")))
+    page.wait_for_function("document.body.dataset.colorBy === 'tag'")
+    now = page.evaluate(state)
+    assert now["fills"] == [GREY] * len(clusters)
+    assert now["tagged"] == len(warm)
+    assert now["item"] == f"tag: warm ({len(warm)})"
+    _wait_for_legend(page, [f"tag: warm ({len(warm)})", *legend])
+    page.wait_for_timeout(100)
+    assert _is_tag_colour(_pixel(page, warm[3])), _pixel(page, warm[3])
+    assert _is_grey(_pixel(page, other)), _pixel(page, other)
+
+    # Hover and click still work on tagged and greyed images.
+    for i in (warm[3], other):
+        x, y = page.evaluate("i => ExplorerApp.clientPos(i)", i)
+        page.mouse.move(x, y, steps=3)
+        page.wait_for_function(f"document.getElementById('tip').dataset.index === '{i}'")
+    page.mouse.click(*page.evaluate("i => ExplorerApp.clientPos(i)", warm[3]))
+    page.wait_for_function(f"document.body.dataset.pinned === '{warm[3]}'")
+    assert page.locator("#pin button.tagchip.on").all_text_contents() == ["warm"]
+
+    # Hiding a cluster hides its tagged images too.
+    c = int(report_data.labels[warm[0]])
+    in_c = sum(1 for i in warm if report_data.labels[i] == c)
+    page.click(f"button.solo[data-cluster='{c}']")
+    page.wait_for_function(f"ExplorerApp.state.tagSrc.data.x.length === {in_c}")
+    page.click(f"button.solo[data-cluster='{c}']")
+    page.wait_for_function(f"ExplorerApp.state.tagSrc.data.x.length === {len(warm)}")
+
+    # A tag chip in the panel switches to that tag; the control follows.
+    page.evaluate("ExplorerApp.pin(3)")
+    page.click("#pin button.tagchip:text-is('favourite')")
+    fav = names.index("favourite")
+    page.wait_for_function(f"ExplorerApp.state.colorTag === {fav}")
+    assert page.input_value("#color-by") == str(fav)
+    assert page.evaluate(state)["tagged"] == 2
+
+    # The screenshot: coloured by a tag spread over all clusters, one image pinned
+    # (its tags as chips) and a tagged image of another cluster hovered.
+    outdoor = [i for i, ts in enumerate(tags) if "outdoor" in ts]
+    page.select_option("#color-by", value=str(names.index("outdoor")))
+    page.evaluate("ExplorerApp.pin(4); window.scrollTo(0, 0)")
+    hover = next(i for i in outdoor if report_data.labels[i] != report_data.labels[4])
+    x, y = page.evaluate("i => ExplorerApp.clientPos(i)", hover)
+    page.mouse.move(x, y, steps=3)
+    page.wait_for_selector("#tip .tagchip")
+    page.wait_for_function(_IMAGES_LOADED, arg="#tip img")
+    TAG_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(TAG_SCREENSHOT))
+
+    page.select_option("#color-by", value="-1")
+    page.wait_for_function("document.body.dataset.colorBy === 'cluster'")
+    assert page.evaluate(state) == {"fills": clusters, "tagged": 0, "item": None, "mode": "cluster"}
+    _wait_for_legend(page, legend)
+
+
+def test_search_matches_tags(page: Any) -> None:
+    page.fill("#search", "FAVOURITE")
+    page.wait_for_function("document.getElementById('search-count').textContent === '2 matches'")
+    assert page.evaluate("ExplorerApp.state.matches") == [3, 4]
+    page.fill("#search", "script>alert")
+    page.press("#search", "Enter")
+    page.wait_for_function("document.body.dataset.pinned === '0'")
+    page.fill("#search", "warm")
+    page.wait_for_function("document.getElementById('search-count').textContent === '7 matches'")
+    page.fill("#search", "jpg warm")  # a path and a tag are separate texts
+    page.wait_for_function("document.getElementById('search-count').textContent === 'no match'")
+
+
+def test_duplicate_badges_and_histogram(page: Any, report_data: ReportData) -> None:
+    keepers = report_data.duplicate_keepers or []
+    exact = report_data.exact_duplicates or []
+    groups = report_data.duplicate_groups
+    members = [i for g in groups for i in g.members]
+    page.locator("#dup-list").scroll_into_view_if_needed()
+    first = page.eval_on_selector_all(
+        "#dup-list .dup", "ds => ds.map(d => Number(d.querySelector('figure').dataset.index))"
+    )
+    assert first == keepers  # the suggested keeper comes first
+    assert (
+        page.eval_on_selector_all(
+            "#dup-list .dup-member.keep", "fs => fs.map(f => Number(f.dataset.index))"
+        )
+        == keepers
+    )
+    assert page.locator("#dup-list .badge .keep").count() == len(groups)
+    assert page.eval_on_selector_all(
+        "#dup-list .dup-member:has(.badge .exact)", "fs => fs.map(f => Number(f.dataset.index))"
+    ) == sorted((i for i in members if exact[i]), key=lambda i: i not in keepers)
+    # The histogram is drawn: one visible bar per threshold with pairs, and the cut.
+    hist = report_data.duplicate_histogram or []
+    bars = page.eval_on_selector_all(
+        "#dup-hist rect.hist-bar", "rs => rs.map(r => r.getBoundingClientRect().height)"
+    )
+    assert len(bars) == len(hist)
+    assert all((h > 0) == (c > 0) for h, (_, c) in zip(bars, hist, strict=True))
+    assert page.locator("#dup-hist .hist-cut").bounding_box()["height"] > 50
+    assert "explorer duplicates --threshold T" in page.text_content("#dup-hist")
+    # The pinned panel says which image to keep.
+    page.evaluate(f"ExplorerApp.pin({keepers[0]})")
+    assert page.locator("#pin .tag.keep").count() == 1
+
+
+def test_report_without_tags_or_histogram(report_data: ReportData, tmp_path: Path) -> None:
+    from test_report import HOSTILE
+
+    plain = replace(
+        report_data,
+        tags=None,
+        exact_duplicates=None,
+        duplicate_keepers=None,
+        duplicate_histogram=None,
+        dup_threshold=None,
+    )
+    r = check_report_in_browser(write_report(plain, tmp_path / "plain.html"), HOSTILE)
+    assert r["dialogs"] == [] and r["console_errors"] == [] and r["page_errors"] == []
+    assert r["tooltip_name"] == HOSTILE and r["tooltip_tags"] == [] and r["pinned_tags"] == []
+    assert r["color_by"] is None

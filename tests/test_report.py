@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import re
 import stat
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +26,16 @@ from explorer.search import neighbor_graph, normalize
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 HOSTILE_RAW = "<img src=x onerror=alert(1)>"
+DUP_THRESHOLD = 0.99
 QUOTED = "Tom & \"Jerry\" 'quoted'.jpg"
+HOSTILE_TAG = "<script>alert(1)</script>"
+HOSTILE_CLUSTER = "<img src=x onerror=alert(2)> & co"
+CLUSTER_NAMES = [
+    HOSTILE_CLUSTER,
+    "tabby / tiger cat / Egyptian cat",
+    "golden retriever / Labrador retriever",
+    'Tom & "Jerry"',
+]
 FAMILIES = {
     "red": (205, 55, 45),
     "green": (45, 150, 75),
@@ -65,12 +78,19 @@ def make_report_data(
     use_umap: bool = False,
     title: str = "photos",
     cluster_names: list[str] | None = None,
+    extras: bool = True,
 ) -> ReportData:
     """A report of synthetic images in a few colour families, with awkward file names.
 
     Image 0 is named :data:`HOSTILE`, image 1 :data:`QUOTED`, image 2 has a
     non-UTF-8 byte in its name (a lone surrogate), and the last image is a
-    near-duplicate of image 5.
+    byte-identical copy of image 5 (a near-duplicate in feature space).
+
+    With ``extras`` the optional fields are filled too: tags (image 0 carries
+    :data:`HOSTILE_TAG`, the red family "warm", every third image "outdoor",
+    images 3 and 4 "favourite", the copy "copy"), exact duplicates (5 and the
+    copy), the last member of each duplicate group as its keeper, the pair
+    histogram and the threshold.
     """
     paths: list[str] = []
     thumbs: list[bytes] = []
@@ -98,7 +118,18 @@ def make_report_data(
     else:
         coords = np.ascontiguousarray(vectors[:, :2])
     top, top_scores = nbrs[:, :5], scores[:, :5]
-    return ReportData(
+    groups = find_duplicates(top, top_scores, threshold=DUP_THRESHOLD)
+    n = len(paths)
+    tags: list[list[str]] = [[] for _ in range(n)]
+    for i in range(n_per_family):
+        tags[i].append("warm")
+    for i in range(1, n, 3):
+        tags[i].append("outdoor")
+    tags[0].append(HOSTILE_TAG)
+    tags[3].append("favourite")
+    tags[4].append("favourite")
+    tags[-1].append("copy")
+    data = ReportData(
         title=title,
         root="/home/someone/photos",
         paths=paths,
@@ -108,10 +139,35 @@ def make_report_data(
         neighbors=top,
         neighbor_scores=top_scores,
         representatives=representatives(vectors, clustering),
-        duplicate_groups=find_duplicates(top, top_scores, threshold=0.99),
+        duplicate_groups=groups,
         cluster_names=cluster_names,
         summary={"Backbone": "VGG16 fc2", "PCA": "300 components", "Note": QUOTED},
     )
+    if not extras:
+        return data
+    return replace(
+        data,
+        tags=[sorted(t) for t in tags],
+        exact_duplicates=[i in (5, n - 1) for i in range(n)],
+        duplicate_keepers=[g.members[-1] for g in groups],
+        duplicate_histogram=pair_histogram(top, top_scores),
+        dup_threshold=DUP_THRESHOLD,
+    )
+
+
+def pair_histogram(
+    neighbors: NDArray[np.int32], scores: NDArray[np.float32]
+) -> list[tuple[float, int]]:
+    """Distinct neighbour pairs at or above 0.80, 0.81, ..., 1.00."""
+    pairs = {
+        (min(i, int(j)), max(i, int(j))): float(s)
+        for i, (row, srow) in enumerate(zip(neighbors, scores, strict=True))
+        for j, s in zip(row, srow, strict=True)
+        if j >= 0 and j != i
+    }
+    values = np.asarray(sorted(pairs.values()))
+    thresholds = [round(0.80 + 0.01 * t, 2) for t in range(21)]
+    return [(t, int(np.sum(values >= t - 1e-9))) for t in thresholds]
 
 
 def page_data(text: str) -> dict[str, object]:
@@ -170,6 +226,89 @@ def test_hostile_names_never_appear_raw(tmp_path: Path) -> None:
     assert paths[1] == f"red/{QUOTED}"
     clusters = payload["clusters"]
     assert isinstance(clusters, list) and clusters[0]["name"] == HOSTILE
+
+
+def test_hostile_tags_and_cluster_names_never_appear_raw(
+    report_data: ReportData, tmp_path: Path
+) -> None:
+    tags = [list(t) for t in report_data.tags or []]
+    tags[2] = ["caf\udce9", HOSTILE]
+    data = replace(report_data, tags=tags, cluster_names=CLUSTER_NAMES)
+    text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
+    for raw in (HOSTILE_TAG, HOSTILE_RAW, "<img src=x onerror=alert(2)>"):
+        assert raw not in text
+    assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in text
+    payload = page_data(text)
+    names = [t["name"] for t in payload["tags"]]  # type: ignore[attr-defined]
+    assert HOSTILE_TAG in names and HOSTILE in names and "caf\ufffd" in names
+    assert payload["clusters"][0]["name"] == HOSTILE_CLUSTER  # type: ignore[index]
+
+
+def test_tags_and_duplicate_fields_are_serialised(
+    report_data: ReportData, report_html: str
+) -> None:
+    payload = page_data(report_html)
+    n = len(report_data.paths)
+    tags = report_data.tags or []
+    expected = sorted({t for ts in tags for t in ts})
+    assert [t["name"] for t in payload["tags"]] == expected  # type: ignore[attr-defined]
+    for entry in payload["tags"]:  # type: ignore[attr-defined]
+        assert entry["m"] == [i for i in range(n) if entry["name"] in tags[i]]
+    assert payload["exact"] == [5, n - 1]
+    dups = payload["dups"]
+    assert isinstance(dups, list) and len(dups) == len(report_data.duplicate_groups) == 1
+    assert [g["keep"] for g in dups] == report_data.duplicate_keepers == [n - 1]
+    assert payload["dup_threshold"] == DUP_THRESHOLD
+
+
+def test_histogram_marks_the_threshold(report_data: ReportData, report_html: str) -> None:
+    hist = report_data.duplicate_histogram or []
+    bars = re.findall(
+        r'<rect class="hist-bar( on)?"[^>]*data-threshold="([\d.]+)" data-pairs="(\d+)"',
+        report_html,
+    )
+    assert [(float(t), int(c)) for _, t, c in bars] == [(t, c) for t, c in hist]
+    assert [bool(on) for on, _, _ in bars] == [t >= DUP_THRESHOLD for t, _ in hist]
+    assert report_html.count('class="hist-cut"') == 1
+    assert "T = 0.99" in report_html
+    assert "<code>explorer duplicates --threshold T</code>" in report_html
+    # log scale: a bar's height grows with its count
+    heights = re.findall(r'class="hist-bar[^"]*"[^>]*height="([\d.]+)"', report_html)
+    bars_by_count = [(c, float(h)) for (_, c), h in zip(hist, heights, strict=True)]
+    for (c1, h1), (c2, h2) in itertools.pairwise(bars_by_count):
+        assert (h1 > h2) == (c1 > c2)
+
+
+@pytest.mark.parametrize(
+    ("hist", "threshold"),
+    [
+        ([(0.8, 0), (0.9, 0), (1.0, 0)], 0.5),  # nothing above, threshold left of the range
+        ([(0.95, 4)], 0.999),  # one bar, threshold right of it
+        ([(0.8, 10_000), (0.9, 10), (1.0, 1)], None),  # no threshold: no marker
+    ],
+)
+def test_histogram_edge_cases(
+    report_data: ReportData,
+    tmp_path: Path,
+    hist: list[tuple[float, int]],
+    threshold: float | None,
+) -> None:
+    data = replace(report_data, duplicate_histogram=hist, dup_threshold=threshold)
+    text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert text.count('<rect class="hist-bar') == len(hist)
+    assert text.count('class="hist-cut"') == (threshold is not None)
+    assert page_data(text)["dup_threshold"] == threshold
+
+
+def test_optional_fields_may_be_left_out(tmp_path: Path) -> None:
+    data = make_report_data(n_per_family=3, extras=False)
+    assert data.tags is None and data.duplicate_histogram is None
+    text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
+    payload = page_data(text)
+    assert payload["tags"] == [] and payload["exact"] == [] and payload["dup_threshold"] is None
+    assert all(g["keep"] == -1 for g in payload["dups"])  # type: ignore[attr-defined]
+    assert 'id="dup-hist"' not in text
+    assert '<label class="color-by" id="color-by-box" hidden>' in text  # shown by the script
 
 
 def test_names_inside_scripts_are_escaped(report_html: str) -> None:
@@ -300,6 +439,36 @@ def test_inconsistent_data_is_rejected(
     data = ReportData(**{**report_data.__dict__, **change})
     with pytest.raises(ValueError, match=name):
         write_report(data, tmp_path / "r.html")
+
+
+@pytest.mark.parametrize(
+    ("change", "name"),
+    [
+        (lambda d: {"tags": d.tags[:-1]}, "tags"),
+        (lambda d: {"tags": ["warm"] * len(d.paths)}, "tags"),
+        (lambda d: {"tags": [[1]] * len(d.paths)}, "tags"),
+        (lambda d: {"exact_duplicates": [*d.exact_duplicates, False]}, "exact_duplicates"),
+        (lambda d: {"duplicate_keepers": []}, "duplicate_keepers"),
+        (lambda d: {"duplicate_keepers": [0]}, "duplicate_keepers"),  # not a member
+        (lambda d: {"duplicate_histogram": [(0.9, 1), (0.8, 2)]}, "duplicate_histogram"),
+        (lambda d: {"duplicate_histogram": [(0.8, 2), (0.8, 2)]}, "duplicate_histogram"),
+        (lambda d: {"duplicate_histogram": [(0.8, -1)]}, "duplicate_histogram"),
+        (lambda d: {"duplicate_histogram": [(float("nan"), 1)]}, "duplicate_histogram"),
+        (lambda d: {"duplicate_histogram": [(0.8,)]}, "duplicate_histogram"),
+        (lambda d: {"dup_threshold": 1.5}, "dup_threshold"),
+        (lambda d: {"dup_threshold": float("nan")}, "dup_threshold"),
+    ],
+)
+def test_inconsistent_optional_fields_are_rejected(
+    report_data: ReportData,
+    tmp_path: Path,
+    change: Callable[[ReportData], dict[str, Any]],
+    name: str,
+) -> None:
+    data = replace(report_data, **change(report_data))
+    with pytest.raises(ValueError, match=f"data.{name} "):
+        write_report(data, tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_negative_embed_limit_is_rejected(report_data: ReportData, tmp_path: Path) -> None:

@@ -1,0 +1,195 @@
+"""The collection as a catalogue: clusters, duplicate groups, tags and the export table.
+
+Plain functions over an index for the ``clusters``, ``duplicates``, ``tag``,
+``untag`` and ``export`` commands. They never touch the model; when the stored
+analysis is missing or stale (after ``add``) it is recomputed first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from explorer.clusters import ClusterSummary, describe_clusters
+from explorer.duplicates import DuplicateSet, duplicate_sets, histogram, pairs_near
+from explorer.errors import UsageError
+from explorer.explore import current_analysis
+from explorer.index import Index
+from explorer.pipeline import Progress, no_progress
+from explorer.rows import record_file, record_path
+from explorer.tags import change_tags, load_tags
+
+
+def default_threshold(index: Index) -> float:
+    """The near-duplicate threshold of the stored analysis, else the documented default."""
+    from explorer.analysis import DEFAULT_DUP_THRESHOLD
+
+    value = (index.manifest.get("analysis") or {}).get("dup_threshold")
+    return float(value) if value is not None else DEFAULT_DUP_THRESHOLD
+
+
+def clusters(
+    index_path: Path, *, per_cluster: int = 8, progress: Progress = no_progress
+) -> tuple[Index, list[ClusterSummary], list[int]]:
+    """Every cluster described, and each image's cluster (row order)."""
+    index, analysis = current_analysis(index_path, progress=progress)
+    classes = index.classes()
+    summaries = describe_clusters(
+        np.asarray(index.vectors, dtype=np.float32),
+        analysis.labels,
+        analysis.centers,
+        class_ids=classes[0] if classes else None,
+        class_probs=classes[1] if classes else None,
+        per_cluster=per_cluster,
+    )
+    return index, summaries, [int(x) for x in analysis.labels]
+
+
+def duplicates(
+    index_path: Path, *, threshold: float | None = None, progress: Progress = no_progress
+) -> tuple[Index, list[DuplicateSet], float]:
+    """Duplicate groups at ``threshold`` (default: the analysis' threshold)."""
+    index, analysis = current_analysis(index_path, progress=progress)
+    t = default_threshold(index) if threshold is None else threshold
+    if not 0.0 < t <= 1.0:
+        raise UsageError(f"threshold must be in (0, 1], got {t}")
+    sets = duplicate_sets(index.records, analysis.neighbors, analysis.scores, threshold=t)
+    shown = openable_paths(index)
+    sets = [DuplicateSet(s.group, [replace(m, path=shown[m.row]) for m in s.members]) for s in sets]
+    return index, sets, t
+
+
+@dataclass
+class Calibration:
+    """Evidence for choosing a near-duplicate threshold."""
+
+    threshold: float
+    counts: list[tuple[float, int]]
+    above: list[tuple[str, str, float]]
+    below: list[tuple[str, str, float]]
+
+
+def calibrate(
+    index_path: Path, *, threshold: float | None = None, progress: Progress = no_progress
+) -> Calibration:
+    """Pairs above each threshold, with example pairs just above and below the cut."""
+    index, analysis = current_analysis(index_path, progress=progress)
+    t = default_threshold(index) if threshold is None else threshold
+    above, below = pairs_near(analysis.neighbors, analysis.scores, threshold=t)
+    name = openable_paths(index)
+    return Calibration(
+        threshold=t,
+        counts=histogram(analysis.neighbors, analysis.scores),
+        above=[(name[a], name[b], s) for a, b, s in above],
+        below=[(name[a], name[b], s) for a, b, s in below],
+    )
+
+
+def openable_paths(index: Index) -> list[str]:
+    """Every image's path as it can be opened from the current folder.
+
+    Relative to the current folder when the file lies under it, else absolute.
+    """
+    root = Path(index.root)
+    cwd = os.getcwd() + os.sep
+    out = []
+    for r in index.records:
+        full = os.fspath(record_file(r, root))
+        out.append(os.path.relpath(full) if full.startswith(cwd) else full)
+    return out
+
+
+def record_paths(index: Index, files: Sequence[Path]) -> list[str]:
+    """Index record paths of files given on the command line.
+
+    Raises:
+        UsageError: If a file is not in the index.
+    """
+    known = {r.path for r in index.records}
+    root = Path(index.root)
+    out = []
+    for f in files:
+        key = record_path(Path(os.path.abspath(f)), root)
+        if key not in known:
+            raise UsageError(f"not in the index: {f} (add it with 'explorer add {f}')")
+        out.append(key)
+    return out
+
+
+def tag(
+    index_path: Path,
+    label: str,
+    *,
+    files: Sequence[Path] = (),
+    cluster: int | None = None,
+    remove: bool = False,
+) -> int:
+    """Tag (or untag) images given as files and/or as a whole cluster.
+
+    Returns:
+        How many images changed.
+
+    Raises:
+        UsageError: Nothing chosen, an unknown file, or a cluster out of range.
+    """
+    if not files and cluster is None:
+        raise UsageError("name images to tag, or a cluster with --cluster N")
+    if cluster is not None:
+        index, analysis = current_analysis(index_path)
+        k = int(analysis.centers.shape[0])
+        if not 0 <= cluster < k:
+            raise UsageError(f"cluster must be between 0 and {k - 1}, got {cluster}")
+        paths = [
+            r.path for r, c in zip(index.records, analysis.labels, strict=True) if c == cluster
+        ]
+    else:
+        index = Index(index_path)
+        paths = []
+    paths += record_paths(index, files)
+    return change_tags(index_path, paths, label, remove=remove)
+
+
+EXPORT_COLUMNS = ("path", "cluster", "cluster_name", "tags", "duplicate_group", "keep", "exact")
+
+
+def export_rows(index_path: Path, *, progress: Progress = no_progress) -> list[dict[str, object]]:
+    """One row per image: path, cluster, cluster name, tags, duplicate group."""
+    index, summaries, labels = clusters(index_path, progress=progress)
+    _, sets, _ = duplicates(index_path)
+    tags = load_tags(index_path)
+    group: dict[int, tuple[int, bool, bool]] = {}
+    for s in sets:
+        for m in s.members:
+            group[m.row] = (s.group, m.keep, m.exact)
+    names = [c.name for c in summaries]
+    shown = openable_paths(index)
+    rows: list[dict[str, object]] = []
+    for i, r in enumerate(index.records):
+        g = group.get(i)
+        rows.append(
+            {
+                "path": shown[i],
+                "cluster": labels[i],
+                "cluster_name": names[labels[i]],
+                "tags": ";".join(tags.get(r.path, [])),
+                "duplicate_group": "" if g is None else g[0],
+                "keep": "" if g is None else int(g[1]),
+                "exact": "" if g is None else int(g[2]),
+            }
+        )
+    return rows
+
+
+def rows_csv(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
+    """Rows as CSV text with a header."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()

@@ -1,0 +1,301 @@
+"""Commands over the catalogue: duplicates, clusters, tag, untag, export.
+
+Registered on the same Typer app as :mod:`explorer.cli`; same conventions:
+options and output here, the work in :mod:`explorer.catalog`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from explorer.cli import (
+    DEFAULT_INDEX,
+    IndexOpt,
+    JsonOpt,
+    QuietOpt,
+    _fail,
+    _progress,
+    _run,
+    _setup_logging,
+    app,
+)
+from explorer.images import display_path
+
+CsvOpt = Annotated[bool, typer.Option("--csv", help="CSV on stdout.")]
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _write_or_echo(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+        return
+    from explorer.index import atomic_write_bytes
+
+    _run(lambda: atomic_write_bytes(out, text.encode("utf-8", "surrogateescape")))
+    typer.echo(f"wrote {out}", err=True)
+
+
+@app.command()
+def duplicates(
+    index: IndexOpt = DEFAULT_INDEX,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Cosine similarity (PCA space) from which images are near-duplicates "
+            "[default: the report's, 0.92].",
+            min=0.0,
+            max=1.0,
+            show_default=False,
+        ),
+    ] = None,
+    histogram: Annotated[
+        bool, typer.Option("--histogram", help="Show pair counts per threshold to choose one.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the plan as CSV to this file.")
+    ] = None,
+    as_csv: CsvOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List groups of near-duplicate and exact-duplicate images, with a suggested keeper.
+
+    The keeper is the largest resolution, then the largest file, then the oldest.
+    explorer never deletes or moves files: --out plan.csv writes the plan for you
+    to act on. --histogram shows how many pairs lie above each threshold, with
+    example pairs near the cut.
+
+    Examples: explorer duplicates; explorer duplicates --threshold 0.95 --out plan.csv;
+    explorer duplicates --histogram
+    """
+    from explorer import catalog
+    from explorer.duplicates import plan_csv
+
+    _setup_logging(quiet)
+    if histogram:
+        with _progress(quiet or as_json) as progress:
+            cal = _run(lambda: catalog.calibrate(index, threshold=threshold, progress=progress))
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "threshold": cal.threshold,
+                        "counts": cal.counts,
+                        "above": cal.above,
+                        "below": cal.below,
+                    }
+                )
+            )
+            return
+        top = max((c for _, c in cal.counts), default=0) or 1
+        typer.echo("threshold  pairs (among each image's 15 nearest neighbours)")
+        for t, c in cal.counts:
+            mark = "  <- current" if abs(t - cal.threshold) < 1e-9 else ""
+            typer.echo(f"  {t:.2f}  {c:>7}  {'█' * max(0, round(30 * c / top))}{mark}")
+        typer.echo(f"pairs just above {cal.threshold:.2f}:")
+        for a, b, score in cal.above:
+            typer.echo(f"  {score:.3f}  {display_path(a)}  ~  {display_path(b)}")
+        typer.echo(f"pairs just below {cal.threshold:.2f}:")
+        for a, b, score in cal.below:
+            typer.echo(f"  {score:.3f}  {display_path(a)}  ~  {display_path(b)}")
+        return
+    with _progress(quiet or as_json or as_csv) as progress:
+        idx, sets, t = _run(
+            lambda: catalog.duplicates(index, threshold=threshold, progress=progress)
+        )
+    if out is not None:
+        _write_or_echo(plan_csv(sets), out)
+    if as_csv:
+        _write_or_echo(plan_csv(sets), None)
+        return
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "threshold": t,
+                    "groups": [
+                        {
+                            "group": s.group,
+                            "exact": s.exact,
+                            "members": [
+                                {
+                                    "path": m.path,
+                                    "keep": m.keep,
+                                    "exact": m.exact,
+                                    "score": m.score,
+                                    "width": m.width,
+                                    "height": m.height,
+                                    "bytes": m.size,
+                                }
+                                for m in s.members
+                            ],
+                        }
+                        for s in sets
+                    ],
+                }
+            )
+        )
+        return
+    extra = sum(len(s.members) - 1 for s in sets)
+    typer.echo(
+        f"{len(sets)} groups of near-duplicates (cosine ≥ {t:g}) among {len(idx)} images; "
+        f"{extra} images could go (review them; explorer deletes nothing)."
+    )
+    for s in sets:
+        typer.echo(f"group {s.group}" + (" (exact copies)" if s.exact else ""))
+        for m in s.members:
+            action = "keep  " if m.keep else "review"
+            note = " exact" if m.exact else ""
+            typer.echo(
+                f"  {action} {m.width}×{m.height:<5} {_size(m.size):>8}  {m.score:.3f}{note:6}  "
+                f"{display_path(m.path)}"
+            )
+
+
+@app.command()
+def clusters(
+    index: IndexOpt = DEFAULT_INDEX,
+    members: Annotated[
+        bool, typer.Option("--members", help="List every image with its cluster instead.")
+    ] = False,
+    top: Annotated[
+        int, typer.Option("--top", help="Representative images per cluster.", min=1)
+    ] = 5,
+    as_csv: CsvOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Describe every cluster: size, name, cohesion and its most representative images.
+
+    Names come from the ImageNet classes that dominate each cluster (computed by
+    VGG16 in the same pass as the features). Cohesion is the mean cosine
+    similarity of a cluster's images to its centre.
+
+    Examples: explorer clusters; explorer clusters --members --csv > members.csv
+    """
+    from explorer import catalog
+
+    _setup_logging(quiet)
+    with _progress(quiet or as_json or as_csv) as progress:
+        idx, summaries, labels = _run(
+            lambda: catalog.clusters(index, per_cluster=top, progress=progress)
+        )
+    paths = catalog.openable_paths(idx)
+    if members:
+        rows = [
+            {"path": p, "cluster": c, "cluster_name": summaries[c].name}
+            for p, c in zip(paths, labels, strict=True)
+        ]
+        if as_json:
+            typer.echo(json.dumps(rows))
+        else:
+            _write_or_echo(catalog.rows_csv(rows, ["path", "cluster", "cluster_name"]), None)
+        return
+    table = [
+        {
+            "cluster": c.cluster,
+            "name": c.name,
+            "size": c.size,
+            "cohesion": round(c.cohesion, 4),
+            "representatives": [paths[i] for i in c.representatives],
+            "classes": [[n, round(share, 4)] for n, share in c.classes],
+        }
+        for c in summaries
+    ]
+    if as_json:
+        typer.echo(json.dumps(table))
+    elif as_csv:
+        rows = [
+            {
+                "cluster": c.cluster,
+                "name": c.name,
+                "size": c.size,
+                "cohesion": round(c.cohesion, 4),
+                "representatives": ";".join(paths[i] for i in c.representatives),
+                "classes": ";".join(f"{n}:{share:.4f}" for n, share in c.classes),
+            }
+            for c in summaries
+        ]
+        columns = ["cluster", "name", "size", "cohesion", "representatives", "classes"]
+        _write_or_echo(catalog.rows_csv(rows, columns), None)
+    else:
+        for c in summaries:
+            typer.echo(
+                f"cluster {c.cluster:<3} {c.size:>6} images  cohesion {c.cohesion:.2f}  {c.name}"
+            )
+            for i in c.representatives:
+                typer.echo(f"    {display_path(paths[i])}")
+
+
+def _tag_command(args: list[str], index: Path, cluster: int | None, *, remove: bool) -> None:
+    from explorer import catalog
+
+    if not args:
+        raise _fail("give the tag as the last argument", 2)
+    *files, label = args
+    changed = _run(
+        lambda: catalog.tag(
+            index, label, files=[Path(f) for f in files], cluster=cluster, remove=remove
+        )
+    )
+    verb = "removed from" if remove else "added to"
+    typer.echo(f"tag {label!r} {verb} {changed} images")
+
+
+ClusterOpt = Annotated[int | None, typer.Option("--cluster", help="Every image of this cluster.")]
+TagArgs = Annotated[list[str], typer.Argument(help="Image files (optional), then the tag.")]
+
+
+@app.command()
+def tag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = None) -> None:
+    """Tag images: the files given and/or every image of a cluster.
+
+    Tags are kept in the index folder and survive 'build' re-runs and 'add'.
+
+    Examples: explorer tag --cluster 3 "tabby"; explorer tag img1.jpg img2.jpg "indoor"
+    """
+    _tag_command(args, index, cluster, remove=False)
+
+
+@app.command()
+def untag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = None) -> None:
+    """Remove a tag from the files given and/or every image of a cluster.
+
+    Example: explorer untag img1.jpg "indoor"
+    """
+    _tag_command(args, index, cluster, remove=True)
+
+
+@app.command()
+def export(
+    index: IndexOpt = DEFAULT_INDEX,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV (the default).")] = True,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export one row per image: path, cluster, cluster name, tags, duplicate group.
+
+    Example: explorer export --csv --out catalogue.csv
+    """
+    from explorer import catalog
+
+    _setup_logging(quiet)
+    with _progress(True) as progress:
+        rows = _run(lambda: catalog.export_rows(index, progress=progress))
+    if as_json:
+        _write_or_echo(json.dumps(rows) + "\n", out)
+    else:
+        _write_or_echo(catalog.rows_csv(rows, catalog.EXPORT_COLUMNS), out)
