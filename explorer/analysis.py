@@ -12,6 +12,7 @@ them, so importing this module stays cheap.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,10 +22,13 @@ from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DUP_THRESHOLD = 0.92
+DEFAULT_DUP_THRESHOLD = 0.75
 """Cosine similarity (PCA space) at or above which two images count as near-duplicates.
 
-Provisional: to be calibrated on real collections.
+Calibrated on data/sample with the pretrained EfficientNet-Lite0 backbone: its
+six designed near-duplicate pairs (resized, re-compressed, cropped, copied)
+score 0.77-1.00 and the most similar distinct images 0.60 (docs/duplicates.md).
+``explorer duplicates --histogram`` shows the evidence for any collection.
 """
 
 MIN_UMAP_POINTS = 5
@@ -91,7 +95,7 @@ def cluster(
 
     Auto mode (``n_clusters=None``) draws one seeded sample of at most
     ``sample_size`` vectors, fits k-means on it for every k in
-    ``[k_min, min(k_max, m - 1)]`` (``m`` the sample size) and keeps the k with
+    ``[k_min, min(k_max, m - 1, sqrt(n))]`` (``m`` the sample size) and keeps the k with
     the best mean cosine silhouette (ties go to the smaller k). The chosen k is
     then fitted on all vectors. When ``n <= sample_size`` the sample is the whole
     collection, so the search is exact; above it the cost stays bounded (k-means
@@ -141,7 +145,9 @@ def cluster(
         return Clustering(labels, centers, 1, "single", None, {})
 
     m = xs.shape[0]
-    hi = min(k_max, m - 1)
+    # more clusters than about sqrt(n) are rarely useful for browsing, and small
+    # collections otherwise drift to many clusters of two or three images
+    hi = min(k_max, m - 1, max(k_min, math.isqrt(n)))
     lo = min(k_min, hi)
     candidates: dict[int, float] = {}
     for k in range(lo, hi + 1):

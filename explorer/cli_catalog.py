@@ -54,7 +54,7 @@ def duplicates(
         float | None,
         typer.Option(
             help="Cosine similarity (PCA space) from which images are near-duplicates "
-            "[default: the report's, 0.92].",
+            "[default: the report's, else 0.75].",
             min=0.0,
             max=1.0,
             show_default=False,

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from explorer.index import ImageRecord, atomic_write_bytes
 
-HISTOGRAM_THRESHOLDS = tuple(round(0.80 + 0.01 * i, 2) for i in range(21))
+HISTOGRAM_THRESHOLDS = tuple(round(0.50 + 0.02 * i, 2) for i in range(26))
 
 
 @dataclass(frozen=True)

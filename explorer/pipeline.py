@@ -172,7 +172,12 @@ def _content_unchanged(record: ImageRecord, cand: Candidate) -> bool:
 
 
 def _chunk_rows(
-    index_path: Path, *, backbone: str, weights: str, expected: BackboneInfo | None
+    index_path: Path,
+    *,
+    backbone: str,
+    weights: str,
+    expected: BackboneInfo | None,
+    any_weights: bool = False,
 ) -> dict[str, tuple[Chunk, int]]:
     """Rows left by an interrupted run that this run may reuse, by record path."""
     found: dict[str, tuple[Chunk, int]] = {}
@@ -181,7 +186,9 @@ def _chunk_rows(
         if expected is not None:
             ok = info == expected
         else:
-            ok = info.name == backbone and info.weights in (weights, os.path.abspath(weights))
+            ok = info.name == backbone and (
+                any_weights or info.weights in (weights, os.path.abspath(weights))
+            )
         if not ok:
             log.warning("ignoring checkpoint rows made with %s", info.describe())
             continue
@@ -268,6 +275,9 @@ def build(
     if not root.is_dir():
         raise UsageError(f"not a folder: {root}")
     spec = get_spec(backbone)
+    if weights is not None and not spec.needs_weights:
+        log.warning("--weights is ignored: the %s backbone brings its own weights", spec.name)
+        weights = None
     with lock_index(index_path, command=f"explorer build {root.name}"):
         if fresh:
             clear_chunks(index_path)
@@ -296,6 +306,7 @@ def build(
             backbone=spec.name,
             weights=weights_spec,
             expected=old.backbone if old else None,
+            any_weights=not spec.needs_weights,  # the backbone brings its own weights
         )
         for cand in scan.candidates:
             key = record_path(cand.path, root)

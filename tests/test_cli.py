@@ -16,7 +16,18 @@ from explorer.cli import app
 from tests.conftest import Loads
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-COMMANDS = ["build", "add", "similar", "info", "report"]
+COMMANDS = [
+    "build",
+    "add",
+    "similar",
+    "info",
+    "report",
+    "duplicates",
+    "clusters",
+    "tag",
+    "untag",
+    "export",
+]
 runner = CliRunner()
 
 

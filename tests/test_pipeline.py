@@ -170,3 +170,27 @@ def test_refuses_other_weights_other_folder_and_empty(
     assert not (tmp_path / "idx2" / "manifest.json").exists()
     # --fresh replaces the index
     assert _build(families, index, fresh=True).indexed == 12  # type: ignore[attr-defined]
+
+
+def test_resume_works_for_backbones_with_their_own_weights(
+    families: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from explorer.backbones import PixelsBackbone
+
+    index = tmp_path / "idx"
+    original = PixelsBackbone.embed
+    calls = {"n": 0}
+
+    def interrupted(self: PixelsBackbone, pixels: np.ndarray) -> object:
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt
+        return original(self, pixels)
+
+    monkeypatch.setattr(PixelsBackbone, "batch_size", 4)
+    monkeypatch.setattr(PixelsBackbone, "embed", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build(families, index_path=index, backbone="pixels", checkpoint_every=4)
+    monkeypatch.setattr(PixelsBackbone, "embed", original)
+    summary = build(families, index_path=index, backbone="pixels", weights="ignored.h5")
+    assert summary.resumed == 8 and summary.indexed == 4
