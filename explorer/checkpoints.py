@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from explorer import faults
 from explorer.backbones import BackboneInfo
 from explorer.index import CHECKPOINTS, ImageRecord, SkipRecord, _npz_bytes, atomic_write_bytes
 
@@ -59,6 +60,7 @@ def write_chunk(index_path: Path, chunk: Chunk) -> Path:
         arrays["class_probs"] = chunk.class_probs
     path = folder / f"chunk-{time.time_ns():020d}.npz"
     atomic_write_bytes(path, _npz_bytes(**arrays))
+    faults.point("chunk")
     return path
 
 

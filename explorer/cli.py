@@ -78,6 +78,15 @@ OutOpt = Annotated[
     Path | None,
     typer.Option("--out", help="Report file [default: reports/<folder>.html].", show_default=False),
 ]
+CheckpointOpt = Annotated[
+    int, typer.Option(help="Images extracted between two checkpoints (resume points).", min=1)
+]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Images per model call [default: the backbone's own].", min=1, show_default=False
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 DEFAULT_INDEX = Path(".explorer")
@@ -192,6 +201,8 @@ def build(
         bool, typer.Option("--fresh", help="Replace an existing index instead of updating it.")
     ] = False,
     components: Annotated[int, typer.Option(help="PCA components (fewer for tiny folders).")] = 300,
+    checkpoint_every: CheckpointOpt = 128,
+    batch_size: BatchOpt = None,
     seed: Annotated[int, typer.Option(help="Seed for PCA, k-means and UMAP.")] = 0,
     clusters: ClustersOpt = "auto",
     dup_threshold: DupOpt = None,
@@ -225,6 +236,8 @@ def build(
                 fresh=fresh,
                 seed=seed,
                 n_components=components,
+                checkpoint_every=checkpoint_every,
+                batch_size=batch_size,
                 progress=progress,
             )
         )
@@ -310,6 +323,8 @@ def add(
     paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders to add.")],
     index: IndexOpt = DEFAULT_INDEX,
     weights: WeightsOpt = None,
+    checkpoint_every: CheckpointOpt = 128,
+    batch_size: BatchOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -321,7 +336,16 @@ def add(
 
     _setup_logging(quiet)
     with _progress(quiet or as_json) as progress:
-        summary = _run(lambda: run_add(paths, index_path=index, weights=weights, progress=progress))
+        summary = _run(
+            lambda: run_add(
+                paths,
+                index_path=index,
+                weights=weights,
+                checkpoint_every=checkpoint_every,
+                batch_size=batch_size,
+                progress=progress,
+            )
+        )
     _print_summary(summary, as_json=as_json, verb="Added")
 
 

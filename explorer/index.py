@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from explorer import faults
 from explorer.backbones import BackboneInfo
 from explorer.errors import IndexCorruptError, IndexLockedError, IndexMissingError
 from explorer.search import Projection
@@ -261,7 +262,9 @@ def save_index(path: Path, data: IndexData) -> None:
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "files": files,
     }
+    faults.point("commit")
     atomic_write_bytes(path / MANIFEST, json.dumps(manifest, indent=1).encode())
+    faults.point("committed")
     _remove_unreferenced(path, {f["name"] for f in files.values()})
 
 

@@ -106,6 +106,7 @@ def _extract_rows(
     expected: BackboneInfo | None,
     progress: Progress,
     checkpoint_every: int,
+    batch_size: int | None = None,
 ) -> _Extraction:
     """Extract ``todo``, checkpointing every ``checkpoint_every`` rows."""
     out = _Extraction()
@@ -124,7 +125,7 @@ def _extract_rows(
 
     start = time.perf_counter()
     saved = 0
-    for item in extract([c.path for c in todo], get_backbone):
+    for item in extract([c.path for c in todo], get_backbone, batch_size=batch_size):
         if isinstance(item, Skipped):
             out.skipped.append(
                 SkipRecord(record_path(item.path, root), item.reason.value, item.detail)
@@ -246,6 +247,7 @@ def build(
     seed: int = 0,
     n_components: int = PCA_COMPONENTS,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    batch_size: int | None = None,
     progress: Progress = no_progress,
 ) -> BuildSummary:
     """Index a folder, extracting only new or changed files, then refit PCA.
@@ -260,6 +262,7 @@ def build(
         seed: Seed for PCA (and random weights).
         n_components: PCA components wanted.
         checkpoint_every: Images per checkpoint chunk.
+        batch_size: Images per model call (default: the backbone's own).
         progress: Progress hook.
 
     Returns:
@@ -339,6 +342,7 @@ def build(
             expected=old.backbone if old else _first_backbone(chunks),
             progress=progress,
             checkpoint_every=checkpoint_every,
+            batch_size=batch_size,
         )
         summary.model_loaded = ex.backbone is not None
         summary.extract_seconds = ex.seconds
@@ -401,6 +405,7 @@ def add(
     index_path: Path,
     weights: str | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    batch_size: int | None = None,
     progress: Progress = no_progress,
 ) -> BuildSummary:
     """Add images (files or folders) to an index, projecting them with its stored PCA.
@@ -440,6 +445,7 @@ def add(
             expected=index.backbone,
             progress=progress,
             checkpoint_every=checkpoint_every,
+            batch_size=batch_size,
         )
         summary.model_loaded = ex.backbone is not None
         summary.extract_seconds = ex.seconds

@@ -71,6 +71,12 @@ def fit_projection(
         log.info("only %d images: using %d PCA components instead of %d", n, allowed, n_components)
         n_components = allowed
     x = np.asarray(features, dtype=np.float32)
+    if n < 2:  # nothing varies: one axis, and every vector projects to zero
+        return Projection(
+            mean=x.mean(axis=0),
+            components=np.eye(1, d, dtype=np.float32),
+            explained_variance_ratio=np.zeros(1, dtype=np.float32),
+        )
     solver = "randomized" if n_components < 0.8 * allowed and n > 500 else "full"
     pca = PCA(n_components=n_components, svd_solver=solver, random_state=seed)
     pca.fit(x)

@@ -1,0 +1,189 @@
+"""Promises of docs/reliability.md: kills at any point, a full disk, the lock.
+
+Builds run as real subprocesses with the model-free ``pixels`` backbone, and are
+killed deterministically with SIGKILL by the ``EXPLORER_FAULT`` hook.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from explorer import index as index_mod
+from explorer.cli import app
+from explorer.index import Index
+from tests.conftest import FAMILIES, make_family_image
+
+N_IMAGES = 24
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(N_IMAGES):
+        name, colour = list(FAMILIES.items())[i % 3]
+        make_family_image(root / f"{name}-{i:02d}.png", colour, seed=i)
+    return root
+
+
+def _build(
+    photos: Path, index: Path, *, fault: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "EXPLORER_FAULT"}
+    if fault:
+        env["EXPLORER_FAULT"] = fault
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "explorer",
+            "build",
+            str(photos),
+            "--index",
+            str(index),
+            "--backbone",
+            "pixels",
+            "--checkpoint-every",
+            "4",
+            "--batch-size",
+            "4",
+            "--no-report",
+            "--json",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def _same_index(a: Path, b: Path) -> None:
+    x, y = Index(a), Index(b)
+    assert [(r.path, r.sha256) for r in x.records] == [(r.path, r.sha256) for r in y.records]
+    assert np.allclose(np.asarray(x.features, np.float32), np.asarray(y.features, np.float32))
+    px, py = x.projection(), y.projection()
+    assert np.allclose(np.abs(px.components), np.abs(py.components), atol=1e-4)
+    assert x.verify() == [] and y.verify() == []
+
+
+def _leftovers(index: Path) -> list[str]:
+    return [p.name for p in index.rglob("*") if ".tmp-" in p.name or p.parent.name == "checkpoints"]
+
+
+@pytest.fixture
+def reference(photos: Path, tmp_path: Path) -> Path:
+    ref = tmp_path / "reference"
+    assert _build(photos, ref).returncode == 0
+    return ref
+
+
+@pytest.mark.parametrize(
+    ("fault", "checkpointed"), [("chunk:1", 4), ("chunk:3", 12), ("commit", 24)]
+)
+def test_kill_then_rerun_equals_an_uninterrupted_build(
+    photos: Path, tmp_path: Path, reference: Path, fault: str, checkpointed: int
+) -> None:
+    index = tmp_path / "idx"
+    killed = _build(photos, index, fault=fault)
+    assert killed.returncode == -signal.SIGKILL
+    assert not (index / "manifest.json").exists()  # the first build never became current
+    resumed = _build(photos, index)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["resumed"] == checkpointed  # checkpointed images are not extracted again
+    assert summary["indexed"] == N_IMAGES - checkpointed
+    _same_index(index, reference)
+    assert _leftovers(index) == []
+
+
+def test_kill_during_a_rebuild_keeps_the_old_index(photos: Path, tmp_path: Path) -> None:
+    index = tmp_path / "idx"
+    assert _build(photos, index).returncode == 0
+    before = Index(index)
+    old = [r.path for r in before.records]
+    make_family_image(photos / "new.png", FAMILIES["red"], seed=99)
+    for fault in ("commit", "committed"):
+        assert _build(photos, index, fault=fault).returncode == -signal.SIGKILL
+        paths = [r.path for r in Index(index).records]
+        assert paths == old if fault == "commit" else "new.png" in paths
+        assert Index(index).verify() == []
+    done = _build(photos, index)
+    assert done.returncode == 0 and "new.png" in [r.path for r in Index(index).records]
+    assert _leftovers(index) == []
+
+
+def test_disk_full_keeps_the_previous_index(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = tmp_path / "idx"
+    runner = CliRunner()
+    args = ["build", str(photos), "--index", str(index), "--backbone", "pixels", "--no-report"]
+    assert runner.invoke(app, args).exit_code == 0
+    generation = Index(index).manifest["generation"]
+    make_family_image(photos / "new.png", FAMILIES["blue"], seed=5)
+    real = index_mod.atomic_write
+
+    def full(path: Path, write: object) -> None:
+        if path.name == "manifest.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, write)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_mod, "atomic_write", full)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "disk full" in result.stderr and "previous index is intact" in result.stderr
+    assert "Traceback" not in result.stderr
+    monkeypatch.setattr(index_mod, "atomic_write", real)
+    idx = Index(index)
+    assert idx.manifest["generation"] == generation and idx.verify() == []
+    assert [p for p in index.iterdir() if ".tmp-" in p.name] == []
+
+
+_NAME_BYTES = st.binary(min_size=1, max_size=24).filter(
+    lambda b: b"/" not in b and b"\0" not in b and not b.startswith(b".")
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    names=st.lists(
+        _NAME_BYTES | st.sampled_from([b"<img src=x onerror=alert(1)>", b"a&b\"'<"]),
+        min_size=1,
+        max_size=3,
+        unique=True,
+    )
+)
+def test_arbitrary_byte_names_round_trip_and_stay_text_in_the_report(names: list[bytes]) -> None:
+    from explorer.explore import report
+    from explorer.pipeline import build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "photos"
+        root.mkdir()
+        for i, name in enumerate(names):
+            path = os.fsencode(root) + b"/" + name + b".png"
+            make_family_image(Path(os.fsdecode(path)), FAMILIES["red"], seed=i, size=32)
+        index = Path(tmp) / "idx"
+        build(root, index_path=index, backbone="pixels")
+        stored = sorted(os.fsencode(root / r.path) for r in Index(index).records)
+        assert stored == sorted(os.fsencode(root) + b"/" + n + b".png" for n in names)
+        html = report(index, out=Path(tmp) / "r.html").path.read_text(errors="strict")
+        for name in names:
+            text = os.fsdecode(name)
+            if any(ch in text for ch in "<>&"):
+                assert text not in html  # only ever present escaped
+        assert "<img src=x" not in html
