@@ -362,6 +362,7 @@ class Index:
         except (ValueError, KeyError, TypeError) as exc:
             raise self._corrupt(self._name("images"), f"bad image records ({exc})") from exc
         self.features = self._npy("features", mmap=True)
+        self._verify_file("vectors")  # every query reads them: never answer from damaged ones
         self.vectors = self._npy("vectors", mmap=True)
         n = len(self.records)
         if self.features.shape[0] != n or self.vectors.shape[0] != n:
@@ -396,15 +397,39 @@ class Index:
         return handle
 
     def _read(self, key: str) -> bytes:
+        """A file's bytes, checked against the manifest's sha256."""
         try:
             source = self._source(key)
-            return bytes(source.read() if hasattr(source, "read") else source.read_bytes())
+            data = bytes(source.read() if hasattr(source, "read") else source.read_bytes())
         except OSError as exc:
             raise self._corrupt(self._name(key), str(exc)) from exc
+        if _sha(data) != self._files[key]["sha256"]:
+            raise self._corrupt(self._name(key), "checksum mismatch")
+        return data
+
+    def _verify_file(self, key: str) -> None:
+        """Stream a (memory-mapped) file through sha256 and compare with the manifest."""
+        digest = hashlib.sha256()
+        try:
+            with open(self.path / self._name(key), "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise self._corrupt(self._name(key), str(exc)) from exc
+        if digest.hexdigest() != self._files[key]["sha256"]:
+            raise self._corrupt(self._name(key), "checksum mismatch")
+
+    def verify_features(self) -> None:
+        """Check the raw features' checksum (done before they are copied into a new index).
+
+        Raises:
+            IndexCorruptError: If they differ from what the manifest recorded.
+        """
+        self._verify_file("features")
 
     def _npy(self, key: str, *, mmap: bool = False) -> NDArray[Any]:
         try:
-            source = self.path / self._name(key) if mmap else self._source(key)
+            source = self.path / self._name(key) if mmap else io.BytesIO(self._read(key))
             array: NDArray[Any] = np.load(
                 source, mmap_mode="r" if mmap else None, allow_pickle=False
             )
@@ -414,7 +439,7 @@ class Index:
 
     def _npz(self, key: str) -> dict[str, NDArray[Any]]:
         try:
-            with np.load(self._source(key), allow_pickle=False) as z:
+            with np.load(io.BytesIO(self._read(key)), allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
         except (ValueError, OSError, EOFError, KeyError) as exc:
             raise self._corrupt(self._name(key), f"not a valid array archive ({exc})") from exc
@@ -459,6 +484,7 @@ class Index:
 
     def load(self) -> IndexData:
         """Read the whole generation into memory (for rewriting it)."""
+        self.verify_features()
         classes = self.classes()
         return IndexData(
             root=self.root,

@@ -96,6 +96,7 @@ class Rows:
         """Copy rows of a committed index (with their possibly updated records)."""
         if not rows:
             return
+        index.verify_features()  # never carry damaged rows into a new generation
         thumbs = index.thumbnails()
         classes = index.classes()
         for i, record in rows:

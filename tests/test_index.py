@@ -200,3 +200,18 @@ def test_no_pickle_in_package() -> None:
         if pattern.search(line)
     ]
     assert hits == []
+
+
+@pytest.mark.parametrize("victim", ["vectors", "images", "pca", "thumbs", "features"])
+def test_flipped_bytes_are_never_read_as_data(tmp_path: Path, victim: str) -> None:
+    """Same size, different bytes: refused when the file is read, not answered from."""
+    save_index(tmp_path, _data())
+    target = next(p for p in tmp_path.iterdir() if p.name.startswith(victim + "-"))
+    raw = bytearray(target.read_bytes())
+    raw[-3] ^= 0x01  # inside the data, past any header
+    target.write_bytes(bytes(raw))
+    with pytest.raises(IndexCorruptError, match="checksum mismatch"):
+        idx = Index(tmp_path)
+        {"pca": idx.projection, "thumbs": idx.thumbnails, "features": idx.load}.get(
+            victim, lambda: None
+        )()
