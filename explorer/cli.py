@@ -111,8 +111,15 @@ def _escape(text: str) -> str:
 
 def _run(call: Callable[[], T]) -> T:
     """Run a core call, turning domain errors into one line and an exit code."""
+    from explorer.quarantine import DecodeHangError
+
     try:
         return call()
+    except DecodeHangError as exc:
+        # a decoder thread is stuck and cannot be stopped: leave without joining it
+        _stderr().print(f"[bold red]error:[/] {_escape(str(exc))}")
+        sys.stderr.flush()
+        os._exit(exc.exit_code)
     except ExplorerError as exc:
         raise _fail(str(exc), exc.exit_code) from None
     except ValueError as exc:

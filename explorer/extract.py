@@ -14,14 +14,17 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from explorer import faults
 from explorer.backbones import Backbone, Embedding
 from explorer.images import LoadedImage, Skipped, load_image
+from explorer.quarantine import DecodeHangError, Journal
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +40,58 @@ class Batch:
 
 
 def decode_ahead(
-    paths: Iterable[Path], *, workers: int = DEFAULT_WORKERS, window: int = 64
+    paths: Iterable[Path],
+    *,
+    workers: int = DEFAULT_WORKERS,
+    window: int = 64,
+    journal: Journal | None = None,
+    timeout: float | None = None,
 ) -> Iterator[LoadedImage | Skipped]:
     """Decode images in worker threads, yielding results in input order.
 
     At most ``window`` images are decoded ahead of the consumer, so memory stays
-    bounded whatever the folder size.
+    bounded whatever the folder size. Each decode is noted in ``journal`` (so a
+    crash can be traced to its file).
+
+    Raises:
+        DecodeHangError: A decode took longer than ``timeout`` seconds.
     """
+
+    def decode(path: Path) -> LoadedImage | Skipped:
+        if journal is not None:
+            journal.start(path)
+        faults.decode(path)
+        result = load_image(path)
+        if journal is not None:
+            journal.done(path)
+        return result
+
     it = iter(paths)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        pending: deque[Future[LoadedImage | Skipped]] = deque()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+    hung = False
+    try:
+        pending: deque[tuple[Path, Future[LoadedImage | Skipped]]] = deque()
         for path in it:
-            pending.append(pool.submit(load_image, path))
+            pending.append((path, pool.submit(decode, path)))
             if len(pending) >= window:
                 break
         while pending:
-            result = pending.popleft().result()
+            path, future = pending.popleft()
+            try:
+                result = future.result(timeout=timeout)
+            except FutureTimeout:
+                hung = True
+                raise DecodeHangError(
+                    f"decoding {path} did not finish in {timeout:g} s; the run stopped with its "
+                    "checkpoints kept. Run the same command again: the file will be re-tried "
+                    "alone and skipped as decode_timeout if it hangs again"
+                ) from None
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(pool.submit(load_image, nxt))
+                pending.append((nxt, pool.submit(decode, nxt)))
             yield result
+    finally:
+        pool.shutdown(wait=not hung, cancel_futures=True)
 
 
 def extract(
@@ -66,6 +101,8 @@ def extract(
     batch_size: int | None = None,
     workers: int = DEFAULT_WORKERS,
     window: int = 64,
+    journal: Journal | None = None,
+    timeout: float | None = None,
 ) -> Iterator[Batch | Skipped]:
     """Embed images in batches; yield each batch, and each skipped file as it is found.
 
@@ -76,13 +113,17 @@ def extract(
         batch_size: Images per model call; defaults to the backbone's own.
         workers: Decoding threads.
         window: Images decoded ahead of the model at most.
+        journal: Where to note each decode's start and end.
+        timeout: Seconds one decode may take (``None``: no limit).
 
     Yields:
         :class:`Batch` results and :class:`~explorer.images.Skipped` files.
     """
     backbone: Backbone | None = None
     pending: list[LoadedImage] = []
-    for item in decode_ahead(paths, workers=workers, window=window):
+    for item in decode_ahead(
+        paths, workers=workers, window=window, journal=journal, timeout=timeout
+    ):
         if isinstance(item, Skipped):
             yield item
             continue

@@ -8,6 +8,9 @@ N-th time (default first) it passes ``POINT``. The points:
   manifest that makes it current;
 - ``committed``: after the manifest, before old files are cleaned up.
 
+and ``decode-crash:NAME`` / ``decode-hang:NAME`` make decoding the file named
+NAME crash the process or hang (see :func:`decode`).
+
 Unset (always, outside tests) this costs one dictionary lookup per point.
 """
 
@@ -15,7 +18,9 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
+from pathlib import Path
 
 _passed: Counter[str] = Counter()
 
@@ -31,3 +36,18 @@ def point(name: str) -> None:
     _passed[name] += 1
     if _passed[name] >= int(count or 1):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def decode(path: Path) -> None:
+    """Crash or hang while "decoding" ``path`` if ``EXPLORER_FAULT`` says so.
+
+    ``decode-crash:NAME`` kills the process with SIGKILL, ``decode-hang:NAME``
+    sleeps for an hour, when the file's name is NAME.
+    """
+    spec = os.environ.get("EXPLORER_FAULT", "")
+    kind, _, name = spec.partition(":")
+    if kind not in ("decode-crash", "decode-hang") or path.name != name:
+        return
+    if kind == "decode-crash":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(3600)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from explorer import quarantine
 from explorer.backbones import (
     IMAGENET_WEIGHTS,
     Backbone,
@@ -110,6 +111,7 @@ def _extract_rows(
 ) -> _Extraction:
     """Extract ``todo``, checkpointing every ``checkpoint_every`` rows."""
     out = _Extraction()
+    todo = _skip_poison(todo, root=root, index_path=index_path, skipped=out.skipped)
     if not todo:
         return out
     advance = progress("extracting", len(todo))
@@ -125,7 +127,15 @@ def _extract_rows(
 
     start = time.perf_counter()
     saved = 0
-    for item in extract([c.path for c in todo], get_backbone, batch_size=batch_size):
+    journal = quarantine.Journal(index_path)
+    batches = extract(
+        [c.path for c in todo],
+        get_backbone,
+        batch_size=batch_size,
+        journal=journal,
+        timeout=quarantine.decode_timeout(),
+    )
+    for item in batches:
         if isinstance(item, Skipped):
             out.skipped.append(
                 SkipRecord(record_path(item.path, root), item.reason.value, item.detail)
@@ -140,8 +150,42 @@ def _extract_rows(
             saved = len(out.rows)
     if out.backbone is not None and len(out.rows) > saved:
         write_chunk(index_path, out.rows.take_chunk(saved, out.backbone))
+    journal.close()
     out.seconds = time.perf_counter() - start - out.load_seconds
     return out
+
+
+def _skip_poison(
+    todo: list[Candidate], *, root: Path, index_path: Path, skipped: list[SkipRecord]
+) -> list[Candidate]:
+    """Drop quarantined files; re-try alone, in a subprocess, files an earlier run died on."""
+    entries = quarantine.load(index_path)
+    suspects = {os.fsencode(p) for p in quarantine.suspects(index_path)}
+    changed = False
+    keep = []
+    for cand in todo:
+        key = record_path(cand.path, root)
+        entry = entries.get(key)
+        if entry is not None and (entry.get("size"), entry.get("mtime_ns")) != (
+            cand.size,
+            cand.mtime_ns,
+        ):
+            del entries[key]  # the file changed: give it another chance
+            changed, entry = True, None
+        if entry is None and os.fsencode(cand.path) in suspects:
+            reason = quarantine.probe(cand.path)
+            if reason is not None:
+                entry = {"size": cand.size, "mtime_ns": cand.mtime_ns, "reason": reason}
+                entries[key], changed = entry, True
+                log.warning("quarantined %s (%s)", key, reason)
+        if entry is None:
+            keep.append(cand)
+        else:
+            detail = "quarantined: decoding it crashed or hung in an earlier run"
+            skipped.append(SkipRecord(key, str(entry["reason"]), detail))
+    if changed:
+        quarantine.save(index_path, entries)
+    return keep
 
 
 def check_compatible(actual: BackboneInfo, expected: BackboneInfo) -> None:

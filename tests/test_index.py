@@ -131,7 +131,10 @@ def test_second_writer_fails_fast_naming_holder(tmp_path: Path) -> None:
         pass
 
 
-@pytest.mark.parametrize("victim", ["images", "features", "pca", "manifest"])
+@pytest.mark.parametrize(
+    "victim",
+    ["images", "features", "vectors", "pca", "classes", "thumbs", "thumb_offsets", "manifest"],
+)
 def test_damaged_files_give_clear_errors(tmp_path: Path, victim: str) -> None:
     save_index(tmp_path, _data())
     name = (
@@ -202,7 +205,7 @@ def test_no_pickle_in_package() -> None:
     assert hits == []
 
 
-@pytest.mark.parametrize("victim", ["vectors", "images", "pca", "thumbs", "features"])
+@pytest.mark.parametrize("victim", ["vectors", "images", "pca", "thumbs", "features", "classes"])
 def test_flipped_bytes_are_never_read_as_data(tmp_path: Path, victim: str) -> None:
     """Same size, different bytes: refused when the file is read, not answered from."""
     save_index(tmp_path, _data())
@@ -212,6 +215,9 @@ def test_flipped_bytes_are_never_read_as_data(tmp_path: Path, victim: str) -> No
     target.write_bytes(bytes(raw))
     with pytest.raises(IndexCorruptError, match="checksum mismatch"):
         idx = Index(tmp_path)
-        {"pca": idx.projection, "thumbs": idx.thumbnails, "features": idx.load}.get(
-            victim, lambda: None
-        )()
+        {
+            "pca": idx.projection,
+            "thumbs": idx.thumbnails,
+            "features": idx.load,
+            "classes": idx.classes,
+        }.get(victim, lambda: None)()

@@ -40,9 +40,9 @@ def photos(tmp_path: Path) -> Path:
 
 
 def _build(
-    photos: Path, index: Path, *, fault: str | None = None
+    photos: Path, index: Path, *, fault: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "EXPLORER_FAULT"}
+    env = {**{k: v for k, v in os.environ.items() if k != "EXPLORER_FAULT"}, **(env or {})}
     if fault:
         env["EXPLORER_FAULT"] = fault
     return subprocess.run(
@@ -187,3 +187,30 @@ def test_arbitrary_byte_names_round_trip_and_stay_text_in_the_report(names: list
             if any(ch in text for ch in "<>&"):
                 assert text not in html  # only ever present escaped
         assert "<img src=x" not in html
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"), [("decode-crash", "decoder_crash"), ("decode-hang", "decode_timeout")]
+)
+def test_poison_file_is_quarantined_instead_of_killing_every_run(
+    photos: Path, tmp_path: Path, fault: str, reason: str
+) -> None:
+    index = tmp_path / "idx"
+    poison = "red-09.png"
+    env = {"EXPLORER_FAULT": f"{fault}:{poison}", "EXPLORER_DECODE_TIMEOUT": "3"}
+    first = _build(photos, index, env=env)
+    assert first.returncode == (-signal.SIGKILL if fault == "decode-crash" else 3)
+    if fault == "decode-hang":
+        assert "did not finish in 3 s" in first.stderr and "Traceback" not in first.stderr
+    second = _build(photos, index, env=env)  # the file still crashes or hangs its decoder
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert summary["skipped"] == {reason: 1}
+    assert summary["images"] == N_IMAGES - 1
+    assert {s.path: s.reason for s in Index(index).skipped} == {poison: reason}
+    third = _build(photos, index, env=env)  # skipped at once, never decoded again
+    assert third.returncode == 0 and json.loads(third.stdout)["skipped"] == {reason: 1}
+    # once the file changes it gets another chance
+    make_family_image(photos / poison, FAMILIES["red"], seed=123)
+    fourth = _build(photos, index)
+    assert fourth.returncode == 0 and json.loads(fourth.stdout)["images"] == N_IMAGES

@@ -1,0 +1,134 @@
+"""Poison files: images whose decoding crashes the process or never ends.
+
+Pillow's ordinary errors are caught per file (:mod:`explorer.images`). This
+module handles the rest: a decoder that kills the whole process, or hangs.
+
+- While extracting, each decode is journalled (``checkpoints/decoding.log``):
+  a line when it starts and one when it ends. A crash leaves the file's start
+  without an end.
+- A decode that takes longer than ``EXPLORER_DECODE_TIMEOUT`` seconds (default
+  120) stops the run (:class:`DecodeHangError`), checkpoints kept.
+- The next run re-tries every such suspect alone, in a subprocess with that
+  timeout. A suspect that crashes it or times out again is quarantined
+  (``quarantine.json`` in the index folder) and skipped as ``decoder_crash`` or
+  ``decode_timeout`` until the file changes; an innocent one is indexed.
+
+Run as ``python -m explorer.quarantine FILE`` it decodes one file: the probe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from explorer.errors import ExplorerError
+from explorer.index import CHECKPOINTS, atomic_write_bytes
+
+JOURNAL = "decoding.log"
+QUARANTINE = "quarantine.json"
+DECODER_CRASH = "decoder_crash"
+DECODE_TIMEOUT = "decode_timeout"
+
+
+class DecodeHangError(ExplorerError):
+    """A decode did not finish in time; the run must stop (the thread cannot be killed)."""
+
+    exit_code = 3
+
+
+def decode_timeout() -> float:
+    """Seconds one decode may take (``EXPLORER_DECODE_TIMEOUT``, default 120)."""
+    try:
+        return max(0.1, float(os.environ.get("EXPLORER_DECODE_TIMEOUT", "120")))
+    except ValueError:
+        return 120.0
+
+
+class Journal:
+    """Append-only record of decodes started and finished (survives a process crash)."""
+
+    def __init__(self, index_path: Path) -> None:
+        folder = index_path / CHECKPOINTS
+        folder.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(folder / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def start(self, path: Path) -> None:
+        """Note that decoding ``path`` begins."""
+        os.write(self._fd, b"+" + os.fsencode(path).hex().encode() + b"\n")
+
+    def done(self, path: Path) -> None:
+        """Note that decoding ``path`` ended (well or with a caught error)."""
+        os.write(self._fd, b"-" + os.fsencode(path).hex().encode() + b"\n")
+
+    def close(self) -> None:
+        """Close the journal file."""
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+def suspects(index_path: Path) -> list[Path]:
+    """Files whose decode started in an earlier run and never ended."""
+    journal = index_path / CHECKPOINTS / JOURNAL
+    if not journal.is_file():
+        return []
+    open_: dict[str, int] = {}
+    for line in journal.read_bytes().splitlines():
+        if len(line) < 2:
+            continue
+        key = line[1:].decode("ascii", "replace")
+        open_[key] = open_.get(key, 0) + (1 if line[:1] == b"+" else -1)
+    out = []
+    for key, count in open_.items():
+        if count > 0:
+            with contextlib.suppress(ValueError):
+                out.append(Path(os.fsdecode(bytes.fromhex(key))))
+    return out
+
+
+def probe(path: Path, *, timeout: float | None = None) -> str | None:
+    """Decode one file in a subprocess: ``None`` if it behaves, else the reason to skip it."""
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "explorer.quarantine", os.fsdecode(path)],
+            capture_output=True,
+            timeout=decode_timeout() if timeout is None else timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return DECODE_TIMEOUT
+    return None if proc.returncode == 0 else DECODER_CRASH
+
+
+def load(index_path: Path) -> dict[str, dict[str, object]]:
+    """Quarantined files: path -> ``{"size", "mtime_ns", "reason"}``."""
+    path = index_path / QUARANTINE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_bytes())
+        return {str(k): dict(v) for k, v in data["files"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}  # a damaged quarantine list only costs re-probing
+
+
+def save(index_path: Path, entries: dict[str, dict[str, object]]) -> None:
+    """Write the quarantine list atomically."""
+    payload = {"version": 1, "files": dict(sorted(entries.items()))}
+    atomic_write_bytes(index_path / QUARANTINE, json.dumps(payload, indent=1).encode())
+
+
+def _main() -> int:
+    from explorer import faults
+    from explorer.images import load_image
+
+    path = Path(sys.argv[1])
+    faults.decode(path)
+    load_image(path)  # a caught error is fine: only crashes and hangs matter here
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
