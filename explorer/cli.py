@@ -249,22 +249,33 @@ def build(
             )
         )
         if write_report:
-            from explorer.explore import report as run_report
-
-            done = _run(
-                lambda: run_report(
-                    index,
-                    out=out,
-                    clusters=k,
-                    dup_threshold=dup_threshold,
-                    seed=seed,
-                    progress=progress,
-                )
-            )
+            done = _report(index, out, k, dup_threshold, seed, progress)
             summary.report = done.path
             summary.clusters = done.clusters
             summary.duplicate_groups = done.duplicate_groups
     _print_summary(summary, as_json=as_json, verb="Indexed")
+
+
+def _report(
+    index: Path,
+    out: Path | None,
+    clusters: int | None,
+    dup_threshold: float | None,
+    seed: int | None,
+    progress: Callable[[str, int], Callable[[int], None]],
+) -> Any:
+    from explorer.explore import report as run_report
+
+    return _run(
+        lambda: run_report(
+            index,
+            out=out,
+            clusters=clusters,
+            dup_threshold=dup_threshold,
+            seed=seed,
+            progress=progress,
+        )
+    )
 
 
 def _parse_clusters(value: str) -> int | None:
@@ -298,21 +309,10 @@ def report(
 
     Example: explorer report --out cats.html --clusters 12
     """
-    from explorer.explore import report as run_report
-
     _setup_logging(quiet)
     k = _parse_clusters(clusters)
     with _progress(quiet or as_json) as progress:
-        done = _run(
-            lambda: run_report(
-                index,
-                out=out,
-                clusters=k,
-                dup_threshold=dup_threshold,
-                seed=seed,
-                progress=progress,
-            )
-        )
+        done = _report(index, out, k, dup_threshold, seed, progress)
     if as_json:
         data = asdict(done)
         data["path"] = str(done.path)

@@ -82,6 +82,12 @@ class BuildSummary:
     clusters: int = 0
     duplicate_groups: int = 0
 
+    def note_extraction(self, ex: _Extraction) -> None:
+        """Copy the timings of an extraction run."""
+        self.model_loaded = ex.backbone is not None
+        self.extract_seconds = ex.seconds
+        self.model_load_seconds = ex.load_seconds
+
     @property
     def images_per_second(self) -> float:
         """Extraction throughput of this run (0 when nothing was extracted)."""
@@ -388,9 +394,7 @@ def build(
             checkpoint_every=checkpoint_every,
             batch_size=batch_size,
         )
-        summary.model_loaded = ex.backbone is not None
-        summary.extract_seconds = ex.seconds
-        summary.model_load_seconds = ex.load_seconds
+        summary.note_extraction(ex)
         summary.updated = sum(1 for r in ex.rows.records if r.path in old_pos)
         summary.indexed = len(ex.rows) - summary.updated
         rows.extend(ex.rows)
@@ -491,9 +495,7 @@ def add(
             checkpoint_every=checkpoint_every,
             batch_size=batch_size,
         )
-        summary.model_loaded = ex.backbone is not None
-        summary.extract_seconds = ex.seconds
-        summary.model_load_seconds = ex.load_seconds
+        summary.note_extraction(ex)
         skipped = [_skip(s, root) for s in scan.skipped] + ex.skipped
         summary.skipped = dict(Counter(s.reason for s in skipped))
         if not ex.rows and not summary.unchanged:
