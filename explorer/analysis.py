@@ -16,6 +16,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -231,10 +232,7 @@ def embed_2d(
     knn_dists[:, 0] = 0.0
     knn_dists[:, 1:] = np.maximum(1.0 - sc[:, :cols].astype(np.float32), _DISTANCE_FLOOR)
 
-    from explorer.backbones import quiet_stderr
-
-    with quiet_stderr():  # umap imports TensorFlow, whose C++ start-up chatter goes to fd 2
-        from umap import UMAP
+    UMAP = _import_umap()
 
     reducer = UMAP(
         n_neighbors=n_neighbors,
@@ -330,6 +328,26 @@ def find_duplicates(
     for a, b, s in zip(i.tolist(), j.tolist(), v.tolist(), strict=True):
         groups[int(comp[a])].pairs.append((a, b, float(s)))
     return sorted(groups.values(), key=lambda g: (-len(g.members), g.members[0]))
+
+
+def _import_umap() -> Any:
+    """umap's UMAP class, without the TensorFlow import its package __init__ attempts.
+
+    umap-learn's ``__init__`` imports ``ParametricUMAP``, which pulls in TensorFlow
+    (about 3 s, and its start-up chatter on stderr). Marking that submodule
+    missing makes umap fall back to its stub; ``UMAP`` itself is unchanged.
+    """
+    import sys
+
+    blocked = "tensorflow" not in sys.modules and "umap" not in sys.modules
+    if blocked:
+        sys.modules.setdefault("umap.parametric_umap", None)  # type: ignore[arg-type]
+    try:
+        from umap import UMAP
+    finally:
+        if blocked and sys.modules.get("umap.parametric_umap", 0) is None:
+            del sys.modules["umap.parametric_umap"]
+    return UMAP
 
 
 def _same_content_pairs(hashes: Sequence[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
