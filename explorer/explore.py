@@ -80,7 +80,7 @@ def analyse(
             f"clusters must be between 1 and the number of images ({n}), got {clusters}"
         )
     neighbors, scores = neighbor_graph(
-        vectors, k=GRAPH_NEIGHBORS, progress=progress("neighbours", n)
+        vectors, k=GRAPH_NEIGHBORS, seed=seed, progress=progress("neighbours", n)
     )
     step = progress("clusters", 1)
     clustering = cluster(vectors, n_clusters=clusters, seed=seed)

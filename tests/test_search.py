@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.search import fit_projection, neighbor_graph, normalize, project, top_k
+from explorer.search import (
+    approximate_neighbor_graph,
+    exact_neighbor_graph,
+    fit_projection,
+    neighbor_graph,
+    normalize,
+    project,
+    top_k,
+)
 
 
 def _data(n: int = 60, d: int = 40, seed: int = 0) -> np.ndarray:
@@ -25,6 +33,19 @@ def test_projection_matches_sklearn_and_is_unit() -> None:
     v = project(x.astype(np.float16), proj)
     assert v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+
+
+def test_projection_leaves_float32_input_alone_and_matches_float16() -> None:
+    # PCA centres its input in place when it is explorer's own float32 copy
+    # (float16 features); a caller's float32 array must come back untouched.
+    x = np.abs(_data(n=600, d=50)).astype(np.float16).astype(np.float32)
+    before = x.copy()
+    p32 = fit_projection(x, n_components=10)
+    assert np.array_equal(x, before)
+    p16 = fit_projection(x.astype(np.float16), n_components=10)
+    assert np.allclose(p16.mean, p32.mean, atol=1e-6)
+    assert np.allclose(np.abs(p16.components), np.abs(p32.components), atol=1e-4)
+    assert np.allclose(p16.explained_variance_ratio, p32.explained_variance_ratio, atol=1e-6)
 
 
 def test_projection_lowers_components_for_tiny_data() -> None:
@@ -77,3 +98,50 @@ def test_top_k_on_tiny_index_drops_only_the_excluded_row() -> None:
     idx, _ = top_k(v[:2], v, k=5, exclude=np.array([0, -1]))
     assert sorted(idx[0][idx[0] >= 0].tolist()) == [1, 2]
     assert sorted(idx[1].tolist()) == [0, 1, 2]
+
+
+def test_neighbor_graph_is_exact_up_to_the_limit_then_approximate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import explorer.search as search
+
+    calls: list[tuple[int, int, int]] = []
+
+    def fake(vectors: np.ndarray, *, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        calls.append((len(vectors), k, seed))
+        return exact_neighbor_graph(vectors, k=k)
+
+    monkeypatch.setattr(search, "approximate_neighbor_graph", fake)
+    v = normalize(_data(n=50))
+    done: list[int] = []
+    exact = neighbor_graph(v, k=4, exact_limit=50, progress=done.append)
+    assert calls == [] and sum(done) == 50
+    done.clear()
+    approx = neighbor_graph(v, k=4, exact_limit=49, seed=3, progress=done.append)
+    assert calls == [(50, 4, 3)] and sum(done) == 50
+    assert np.array_equal(approx[0], exact[0])
+    with pytest.raises(ValueError, match="exact_limit"):
+        neighbor_graph(v, k=4, exact_limit=-1)
+
+
+@pytest.mark.slow  # pynndescent compiles its numba code on first use (about 40 s)
+def test_approximate_graph_finds_nearly_all_exact_neighbours() -> None:
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(30, 64))
+    x = centres[rng.integers(0, 30, size=3000)] + rng.normal(scale=0.9, size=(3000, 64))
+    v = normalize(x.astype(np.float32))
+    v[7] = v[8]  # an identical pair: each must find the other, never itself
+    ex_idx, _ = exact_neighbor_graph(v, k=15)
+    idx, sc = approximate_neighbor_graph(v, k=15, seed=0)
+    assert idx.shape == sc.shape == (3000, 15) and idx.dtype == np.int32
+    assert np.all(idx >= 0) and not np.any(idx == np.arange(3000)[:, None])
+    assert np.all(np.diff(sc, axis=1) <= 0)  # best first
+    true = np.einsum("ij,ij->i", v[np.arange(3000).repeat(15)], v[idx.ravel()]).reshape(idx.shape)
+    assert np.allclose(sc, true, atol=1e-5)  # scores are the real cosines
+    assert idx[7, 0] == 8 and idx[8, 0] == 7
+    recall5 = np.mean([len(set(a[:5]) & set(e[:5])) / 5 for a, e in zip(idx, ex_idx, strict=True)])
+    assert recall5 >= 0.95, f"recall@5 {recall5:.3f}"
+    again, again_sc = approximate_neighbor_graph(v, k=15, seed=0)
+    assert np.array_equal(again, idx) and np.array_equal(again_sc, sc)  # seeded: same graph
+    tiny, _ = approximate_neighbor_graph(v[:3], k=15)
+    assert sorted(tiny[0].tolist()) == [1, 2]
