@@ -480,6 +480,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(stale, ignore_errors=True)
     root.mkdir(exist_ok=True)
     figures: dict[str, Any] = {"n": n, "dim": dim, "seed": seed}
+    machine = machine_info()  # before anything runs: the date and load are the start's
     limit = EXACT_GRAPH_LIMIT if args.exact_limit is None else args.exact_limit
     figures["graph"] = "exact" if n <= limit else "nn-descent"
 
@@ -571,7 +572,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         say("opening the report in headless Chromium")
         figures["browser"] = check_browser(html, out_dir / "screenshot.png")
     figures["out_dir"] = str(out_dir)
-    figures["machine"] = machine_info()
+    figures["machine"] = machine
     if not args.keep and not args.out_dir:
         shutil.rmtree(out_dir, ignore_errors=True)
     return figures

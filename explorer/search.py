@@ -23,11 +23,13 @@ _BLOCK_ROWS = 1024
 EXACT_GRAPH_LIMIT = 50_000
 """Most images for which :func:`neighbor_graph` is exact; above it, NN-descent.
 
-The exact graph costs ``n**2``: about 4 s for 20,000 images, 28 s for 50,000 and
-140 s for 100,000 on 2 cores. NN-descent grows about as ``n log n`` (15 s for
-100,000) but pays about 40 s once per process to compile, so it only wins above
-roughly 55,000 images; it finds about 97% of the exact top-5 neighbours
-(``docs/performance.md``).
+The exact graph's cost grows with ``n**2``: on 2 cores about 1 s for 10,000
+images, 4 s for 20,000, 28 s for 50,000 and 110 s for 100,000. NN-descent grows
+about as ``n log n`` (15 s for 100,000) but pays about 40 s once per process to
+compile, so the two cost about the same between 50,000 and 70,000 images; above
+that the exact graph runs away (about 450 s for 200,000). On 100,000 clustered
+images NN-descent finds 97% of the exact top-5 neighbours and every
+near-duplicate pair (``docs/performance.md``, "Post-processing at scale").
 """
 _EPS = 1e-12
 
@@ -228,7 +230,7 @@ def exact_neighbor_graph(
 
     Computed block by block (``1024 x n`` similarities at a time), so memory stays
     linear in ``n``; no ``n x n`` matrix is ever allocated. Time grows with
-    ``n**2`` (about 1 s for 10,000 images and 140 s for 100,000 on 2 cores).
+    ``n**2`` (about 1 s for 10,000 images and 110 s for 100,000 on 2 cores).
 
     Args:
         vectors: ``(n, c)`` unit vectors.
