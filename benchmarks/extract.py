@@ -34,13 +34,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import gc
 import json
 import logging
 import math
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -48,11 +46,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import machine_info, say  # benchmarks/common.py (run as scripts)
 from numpy.typing import NDArray
 
 from explorer import pipeline
@@ -65,45 +63,7 @@ TARGET_REBUILD_S = 5.0  # "a few seconds" for an unchanged rebuild of 1,000 imag
 CONTENDED_CORES = 0.25  # other processes busier than this spoil a timing
 VARIANT_SIDE = 256  # largest side of the --rebuild-n images
 
-_T0 = time.perf_counter()
-
-
-def say(message: str) -> None:
-    """Progress for the person watching, on stderr."""
-    print(f"[{time.perf_counter() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- machine and load
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU, cores, Python and library versions, date."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-
-    def version(dist: str) -> str | None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)),
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": version("tensorflow"),
-        "keras": version("keras"),
-        "numpy": version("numpy"),
-        "pillow": version("pillow"),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+LIBRARIES = ("tensorflow", "keras", "numpy", "pillow")
 
 
 def _busy_cpu_seconds() -> float:
@@ -506,7 +466,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     root = args.images.resolve()
     out: dict[str, Any] = {
         "benchmark": "extract",
-        "machine": machine_info(),
+        "machine": machine_info(LIBRARIES),
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "images_dir": str(args.images),
         "backbone": args.backbone,

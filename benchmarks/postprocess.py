@@ -69,25 +69,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import functools
 import hashlib
 import io
 import json
 import logging
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import machine_info, say  # benchmarks/common.py (run as scripts)
 from numpy.typing import NDArray
 
 import explorer.analysis
@@ -106,46 +104,7 @@ REAL_FILES = 3  # images written to disk, so that 'explorer similar' can query t
 TARGET_TOTAL_S = 600.0  # issue 8: all post-extraction stages under 10 minutes at 100k
 TARGET_PEAK_MB = 6 * 1024.0  # and under 6 GB of memory
 
-_T0 = time.perf_counter()
-
-
-def say(message: str) -> None:
-    """Progress for the person watching, on stderr."""
-    print(f"[{time.perf_counter() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- machine, memory, CPU
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU, cores, memory, Python and library versions, date."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-
-    def version(dist: str) -> str | None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)),
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        **{
-            name: version(name)
-            for name in ("numpy", "scipy", "scikit-learn", "umap-learn", "pynndescent", "bokeh")
-        },
-        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+LIBRARIES = ("numpy", "scipy", "scikit-learn", "umap-learn", "pynndescent", "bokeh")
 
 
 def _status_kb(field: str) -> int:
@@ -480,7 +439,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(stale, ignore_errors=True)
     root.mkdir(exist_ok=True)
     figures: dict[str, Any] = {"n": n, "dim": dim, "seed": seed}
-    machine = machine_info()  # before anything runs: the date and load are the start's
+    machine = machine_info(LIBRARIES)  # before anything runs: the date and load are the start's
     limit = EXACT_GRAPH_LIMIT if args.exact_limit is None else args.exact_limit
     figures["graph"] = "exact" if n <= limit else "nn-descent"
 

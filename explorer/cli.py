@@ -60,7 +60,7 @@ ClustersOpt = Annotated[
     str,
     typer.Option(
         "--clusters",
-        help="k-means clusters: a number, or 'auto' (best silhouette for k in 2..20).",
+        help="k-means clusters: a number, or 'auto' (best silhouette for k in 2..min(20, √n)).",
     ),
 ]
 DupOpt = Annotated[

@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET = 1e-3
 CLIPART = [("clocks", "clock01.png"), ("fruit", "bananas_nicu_buculei_01.png")]
 
-# EfficientNet-B0's stages without squeeze-excitation:
+# EfficientNet-B0's stages without squeeze-excitation. Deliberately a copy of
+# explorer.lite0.STAGES: the PyTorch half is an independent re-implementation.
 # (repeats, kernel, stride, expand ratio, in channels, out channels)
 STAGES = (
     (1, 3, 1, 1, 32, 16),
