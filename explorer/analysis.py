@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from explorer.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,7 @@ def cluster(
     k_max: int = 20,
     sample_size: int = 5000,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> Clustering:
     """Cluster the vectors with k-means, choosing k by silhouette unless given.
 
@@ -109,6 +113,8 @@ def cluster(
         k_max: Largest k tried in auto mode (>= k_min); lowered to ``n - 1``.
         sample_size: Most vectors used for the k search and the silhouette (>= 10).
         seed: Seed for the sample and for k-means.
+        progress: Progress hook; one bar, ``clusters``, counting k-means fits
+            (every candidate k on the sample, then the final fit on all vectors).
 
     Returns:
         The clustering; deterministic for a given seed.
@@ -134,15 +140,20 @@ def cluster(
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, size=sample_size, replace=False)) if n > sample_size else None
     xs = x if sample is None else x[sample]
+    bar = progress or no_progress
 
     if n_clusters is not None:
+        step = bar("clusters", 1)
         labels, centers = _kmeans(x, n_clusters, seed=seed)
         sil = _silhouette(xs, labels if sample is None else labels[sample], seed=seed)
+        step(1)
         return Clustering(labels, centers, n_clusters, "fixed", sil, {})
 
     if n < 3:
         log.info("only %d images: putting them in one cluster", n)
+        step = bar("clusters", 1)
         labels, centers = _kmeans(x, 1, seed=seed)
+        step(1)
         return Clustering(labels, centers, 1, "single", None, {})
 
     m = xs.shape[0]
@@ -150,21 +161,25 @@ def cluster(
     # collections otherwise drift to many clusters of two or three images
     hi = min(k_max, m - 1, max(k_min, math.isqrt(n)))
     lo = min(k_min, hi)
+    step = bar("clusters", hi - lo + 2)  # every candidate, then the final fit
     candidates: dict[int, float] = {}
     for k in range(lo, hi + 1):
         sample_labels, _ = _kmeans(xs, k, seed=seed)
         score = _silhouette(xs, sample_labels, seed=seed)
         if score is not None:
             candidates[k] = score
+        step(1)
     if not candidates:
         # Every candidate collapsed (for example all vectors identical).
         log.info("no k in [%d, %d] gives a defined silhouette: using one cluster", lo, hi)
         labels, centers = _kmeans(x, 1, seed=seed)
+        step(1)
         return Clustering(labels, centers, 1, "silhouette", None, candidates)
     best = max(candidates, key=lambda k: (candidates[k], -k))
     log.info("chose k=%d by silhouette (%.3f)", best, candidates[best])
     labels, centers = _kmeans(x, best, seed=seed)
     sil = _silhouette(xs, labels if sample is None else labels[sample], seed=seed)
+    step(1)
     return Clustering(labels, centers, best, "silhouette", sil, candidates)
 
 
@@ -175,6 +190,7 @@ def embed_2d(
     scores: NDArray[np.float32],
     n_neighbors: int = 15,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> NDArray[np.float32]:
     """Lay the images out in 2-D with UMAP (cosine), reusing the neighbour graph.
 
@@ -194,6 +210,10 @@ def embed_2d(
             lowered with a log warning to what the graph holds (``k + 1``) and to
             ``n - 1``.
         seed: UMAP random state; the same inputs and seed give the same map.
+        progress: Progress hook; one bar, ``map (UMAP)``, counting UMAP's
+            optimisation epochs (one step for the circle). Importing umap,
+            compiling its numba code and the spectral start come before the
+            first epoch.
 
     Returns:
         ``(n, 2)`` float32 coordinates.
@@ -211,8 +231,12 @@ def embed_2d(
         raise ValueError(
             f"neighbors and scores must both have shape ({n}, k), got {nbrs.shape} and {sc.shape}"
         )
+    bar = progress or no_progress
     if n < MIN_UMAP_POINTS or nbrs.shape[1] == 0:
-        return _circle(x)
+        step = bar("map (UMAP)", 1)
+        circle = _circle(x)
+        step(1)
+        return circle
 
     allowed = min(nbrs.shape[1] + 1, n - 1)
     if n_neighbors > allowed:
@@ -232,6 +256,7 @@ def embed_2d(
     knn_dists[:, 0] = 0.0
     knn_dists[:, 1:] = np.maximum(1.0 - sc[:, :cols].astype(np.float32), _DISTANCE_FLOOR)
 
+    epochs = _EpochCounter(bar("map (UMAP)", _umap_epochs(n)), _umap_epochs(n))
     UMAP = _import_umap()
 
     reducer = UMAP(
@@ -242,6 +267,7 @@ def embed_2d(
         n_jobs=1,
         precomputed_knn=(knn_indices, knn_dists),
         verbose=False,
+        tqdm_kwds=epochs.tqdm_kwds() if progress is not None else None,
     )
     with warnings.catch_warnings():
         # We never call transform(), so a missing search index is fine, and a
@@ -250,11 +276,67 @@ def embed_2d(
         warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*")
         warnings.filterwarnings("ignore", message=".*gradient function is not yet implemented.*")
         coords = reducer.fit_transform(x)
+    epochs.finish()
     out = np.asarray(coords, dtype=np.float32)
     if not np.all(np.isfinite(out)):
         log.warning("UMAP returned non-finite coordinates: falling back to a circle")
         return _circle(x)
     return out
+
+
+def _umap_epochs(n: int) -> int:
+    """The number of epochs umap-learn runs by default (``simplicial_set_embedding``)."""
+    return 500 if n <= 10_000 else 200
+
+
+class _EpochCounter:
+    """A text file for umap's tqdm epoch bar that forwards the epochs to a progress hook.
+
+    umap-learn reports its optimisation epochs only through tqdm (its
+    ``tqdm_kwds`` parameter). Given :meth:`tqdm_kwds`, tqdm writes ``"done/total"``
+    here after every epoch, and each write advances the hook by the epochs
+    finished since the last one. :meth:`finish` tops the bar up to its total, so
+    the advances add up even if umap runs another number of epochs or does
+    not draw its bar (in a notebook, ``tqdm.auto`` draws a widget instead).
+    """
+
+    _DONE = re.compile(r"(\d+)/\d+")
+
+    def __init__(self, advance: Callable[[int], None], total: int) -> None:
+        self._advance = advance
+        self._total = total
+        self._done = 0
+
+    def tqdm_kwds(self) -> dict[str, Any]:
+        """tqdm keyword arguments that make it write every epoch here, and only here."""
+        return {
+            "disable": False,
+            "file": self,
+            "bar_format": "{n}/{total}",
+            "mininterval": 0,
+            "miniters": 1,
+            "leave": False,
+        }
+
+    def write(self, text: str) -> int:
+        """Take what tqdm draws; advance to the last epoch count in it."""
+        found = self._DONE.findall(text)
+        if found:
+            self._to(int(found[-1]))
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to flush (tqdm calls it after each write)."""
+
+    def finish(self) -> None:
+        """Advance to the total."""
+        self._to(self._total)
+
+    def _to(self, done: int) -> None:
+        done = min(done, self._total)
+        if done > self._done:
+            self._advance(done - self._done)
+            self._done = done
 
 
 def find_duplicates(

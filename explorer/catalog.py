@@ -21,7 +21,7 @@ from explorer.duplicates import DuplicateSet, duplicate_sets, histogram, pairs_n
 from explorer.errors import UsageError
 from explorer.explore import current_analysis
 from explorer.index import Index
-from explorer.pipeline import Progress, no_progress
+from explorer.progress import Progress, no_progress
 from explorer.rows import record_file, record_path
 from explorer.tags import change_tags, load_tags
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from explorer.index import Analysis, Index, lock_index, save_analysis
-from explorer.pipeline import Progress, no_progress
-from explorer.search import neighbor_graph
+from explorer.progress import Progress, no_progress
+from explorer.search import EXACT_GRAPH_LIMIT, neighbor_graph
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +79,17 @@ def analyse(
         raise ValueError(
             f"clusters must be between 1 and the number of images ({n}), got {clusters}"
         )
-    neighbors, scores = neighbor_graph(
-        vectors, k=GRAPH_NEIGHBORS, seed=seed, progress=progress("neighbours", n)
-    )
-    step = progress("clusters", 1)
-    clustering = cluster(vectors, n_clusters=clusters, seed=seed)
-    step(1)
-    step = progress("map (UMAP)", 1)
-    coords = embed_2d(vectors, neighbors=neighbors, scores=scores, seed=seed)
-    step(1)
+    if n > EXACT_GRAPH_LIMIT:
+        # NN-descent reports nothing until it is done (see neighbor_graph): one step
+        step = progress("neighbours (NN-descent)", 1)
+        neighbors, scores = neighbor_graph(vectors, k=GRAPH_NEIGHBORS, seed=seed)
+        step(1)
+    else:
+        neighbors, scores = neighbor_graph(
+            vectors, k=GRAPH_NEIGHBORS, seed=seed, progress=progress("neighbours", n)
+        )
+    clustering = cluster(vectors, n_clusters=clusters, seed=seed, progress=progress)
+    coords = embed_2d(vectors, neighbors=neighbors, scores=scores, seed=seed, progress=progress)
     groups = find_duplicates(
         neighbors, scores, threshold=threshold, hashes=[r.sha256 for r in index.records]
     )
@@ -236,7 +238,7 @@ def report(
         duplicate_histogram=histogram(analysis.neighbors, analysis.scores),
         dup_threshold=threshold,
     )
-    path = write_report(data, out or default_report_path(index.root))
+    path = write_report(data, out or default_report_path(index.root), progress=progress)
     return ReportSummary(
         path=path,
         images=len(index),

@@ -40,12 +40,18 @@ from numpy.typing import NDArray
 from explorer import faults
 from explorer.backbones import BackboneInfo
 from explorer.errors import IndexCorruptError, IndexLockedError, IndexMissingError
+from explorer.progress import Progress
 from explorer.search import Projection
 
 SCHEMA_VERSION = 1
 DEFAULT_INDEX_DIR = ".explorer"
 MANIFEST = "manifest.json"
 CHECKPOINTS = "checkpoints"
+MB = 1_000_000
+"""Unit of the ``saving index (MB)`` progress bar."""
+_WRITE_SLICE = 1 << 23  # bytes written (and hashed) between two progress advances
+
+"""``progress(label, total) -> advance(n)``, the hook of :mod:`explorer.pipeline`."""
 
 
 @dataclass(frozen=True)
@@ -202,8 +208,14 @@ def lock_index(path: Path, *, command: str) -> Iterator[None]:
 # ---------------------------------------------------------------- save
 
 
-def save_index(path: Path, data: IndexData) -> None:
+def save_index(path: Path, data: IndexData, *, progress: Progress | None = None) -> None:
     """Commit ``data`` as the index's new generation, atomically.
+
+    Args:
+        path: The index folder (created if missing).
+        data: The generation to write.
+        progress: Progress hook; one bar, ``saving index (MB)``, counting the
+            megabytes written (and hashed) of the generation's files.
 
     Raises:
         OSError: If a file cannot be written; the previous index stays intact.
@@ -245,10 +257,12 @@ def save_index(path: Path, data: IndexData) -> None:
         )
     suffix = {"images": "json", "thumbs": "bin", "pca": "npz", "classes": "npz", "analysis": "npz"}
     files: dict[str, dict[str, Any]] = {}
+    meter = _Megabytes(progress, sum(len(p) for p in payloads.values()))
     for key, payload in payloads.items():
         name = f"{key}-{gen}.{suffix.get(key, 'npy')}"
-        atomic_write_bytes(path / name, payload)
-        files[key] = {"name": name, "bytes": len(payload), "sha256": _sha(payload)}
+        digest = _write_hashed(path / name, payload, meter.add)
+        files[key] = {"name": name, "bytes": len(payload), "sha256": digest}
+    meter.finish()
     manifest = {
         "schema": SCHEMA_VERSION,
         "generation": gen,
@@ -266,6 +280,50 @@ def save_index(path: Path, data: IndexData) -> None:
     atomic_write_bytes(path / MANIFEST, json.dumps(manifest, indent=1).encode())
     faults.point("committed")
     _remove_unreferenced(path, {f["name"] for f in files.values()})
+
+
+class _Megabytes:
+    """Turns bytes written into whole-megabyte advances of a ``saving index (MB)`` bar."""
+
+    def __init__(self, progress: Progress | None, total_bytes: int) -> None:
+        self.total = max(1, -(-total_bytes // MB))
+        self._advance = progress("saving index (MB)", self.total) if progress else None
+        self._bytes = 0
+        self._shown = 0
+
+    def add(self, n: int) -> None:
+        """Count ``n`` more bytes written."""
+        self._bytes += n
+        self._show(min(self.total, self._bytes // MB))
+
+    def finish(self) -> None:
+        """Fill the bar (the last, partial megabyte)."""
+        self._show(self.total)
+
+    def _show(self, done: int) -> None:
+        if self._advance is not None and done > self._shown:
+            self._advance(done - self._shown)
+            self._shown = done
+
+
+def _write_hashed(path: Path, payload: bytes, written: Callable[[int], None]) -> str:
+    """Atomically write ``payload`` slice by slice, hashing it on the way.
+
+    Returns:
+        The payload's sha256, in hex.
+    """
+    digest = hashlib.sha256()
+
+    def write(fh: io.BufferedWriter) -> None:
+        view = memoryview(payload)
+        for start in range(0, len(view), _WRITE_SLICE):
+            part = view[start : start + _WRITE_SLICE]
+            fh.write(part)
+            digest.update(part)
+            written(len(part))
+
+    atomic_write(path, write)
+    return digest.hexdigest()
 
 
 def save_analysis(path: Path, analysis: Analysis) -> None:

@@ -21,7 +21,8 @@ from explorer.errors import NoImagesError
 from explorer.extract import extract
 from explorer.images import Candidate, Skipped, scan_paths
 from explorer.index import Index
-from explorer.pipeline import Progress, check_compatible, no_progress
+from explorer.pipeline import check_compatible
+from explorer.progress import Progress, no_progress
 from explorer.rows import record_file, record_path
 from explorer.search import project, top_k
 

@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from explorer import __version__
 from explorer.analysis import DuplicateGroup
+from explorer.progress import Progress, no_progress
 from explorer.report_assets import (
     APP_JS,
     CSS,
@@ -70,6 +71,8 @@ GREY = "#cbd5e1"
 """Colour of the untagged images when the map is coloured by a tag."""
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
+
+"""``progress(label, total) -> advance(n)``, the hook of :mod:`explorer.pipeline`."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,13 @@ class ReportData:
     dup_threshold: float | None = None
 
 
-def write_report(data: ReportData, out: Path, *, embed_limit: int = EMBED_LIMIT) -> Path:
+def write_report(
+    data: ReportData,
+    out: Path,
+    *,
+    embed_limit: int = EMBED_LIMIT,
+    progress: Progress | None = None,
+) -> Path:
     """Write the report as one standalone HTML page, atomically.
 
     Args:
@@ -132,6 +141,9 @@ def write_report(data: ReportData, out: Path, *, embed_limit: int = EMBED_LIMIT)
             (>= 0). Above it they are written to ``<stem>_files/`` next to the
             page and referenced relatively, so the page stays small enough to
             open quickly; move the page and the folder together.
+        progress: Progress hook; two bars: ``thumbnails`` (sized for the page,
+            or written to the sidecar folder) and ``report page`` (one step:
+            Bokeh renders the page in one call).
 
     Returns:
         The path of the written page.
@@ -146,16 +158,20 @@ def write_report(data: ReportData, out: Path, *, embed_limit: int = EMBED_LIMIT)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = len(data.paths)
+    bar = progress or no_progress
     sidecar = out.parent / f"{out.stem}_files"
+    advance = bar("thumbnails", n)
     if n > embed_limit:
         log.info("%d images > embed_limit %d: thumbnails go to %s", n, embed_limit, sidecar)
-        thumbs = write_sidecar(data.thumbnails, sidecar)
+        thumbs = write_sidecar(data.thumbnails, sidecar, progress=advance)
     else:
-        thumbs = [data_uri(t) for t in fit_budget(data.thumbnails)]
+        thumbs = [data_uri(t) for t in fit_budget(data.thumbnails, progress=advance)]
+    step = bar("report page", 1)
     page = _render(data, thumbs, n_clusters)
     _atomic_write(out, page.encode("utf-8"))
     if n <= embed_limit and (sidecar / SIDECAR_MARKER).is_file():
         shutil.rmtree(sidecar, ignore_errors=True)  # stale thumbnails of an earlier run
+    step(1)
     log.info("wrote report %s (%.1f MB)", out, len(page) / 1e6)
     return out
 

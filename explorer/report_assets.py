@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -31,6 +32,7 @@ SIDECAR_MARKER = ".explorer-thumbnails"
 """File that marks a sidecar folder as written by explorer (and safe to replace)."""
 
 _REENCODE_STEPS = ((160, 60), (144, 55), (128, 50), (112, 45), (96, 40))
+_FILES_PER_ADVANCE = 256  # sidecar files written between two progress advances
 _PLACEHOLDER = "data:image/svg+xml;base64," + base64.b64encode(
     b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
     b'<rect width="64" height="64" fill="#e2e8f0"/></svg>'
@@ -70,7 +72,9 @@ def data_uri(blob: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(blob).decode('ascii')}"
 
 
-def fit_budget(thumbs: list[bytes]) -> list[bytes]:
+def fit_budget(
+    thumbs: list[bytes], *, progress: Callable[[int], None] | None = None
+) -> list[bytes]:
     """Re-encode thumbnails above :data:`THUMB_BYTES_CAP` as smaller WebPs.
 
     Each oversized thumbnail is tried at falling sizes and qualities (160 px at
@@ -78,17 +82,22 @@ def fit_budget(thumbs: list[bytes]) -> list[bytes]:
 
     Args:
         thumbs: Encoded thumbnails.
+        progress: Called with the number of thumbnails done: once for all
+            those that fit, then once per re-encoded one.
 
     Returns:
         The thumbnails, oversized ones replaced.
     """
+    advance = progress or (lambda n: None)
     big = [i for i, t in enumerate(thumbs) if len(t) > THUMB_BYTES_CAP]
+    advance(len(thumbs) - len(big))
     if not big:
         return thumbs
     from PIL import Image
 
     out = list(thumbs)
     for i in big:
+        advance(1)  # counted before the work: a failed decode below skips the rest
         try:
             with Image.open(io.BytesIO(thumbs[i])) as im:
                 im.load()
@@ -107,7 +116,9 @@ def fit_budget(thumbs: list[bytes]) -> list[bytes]:
     return out
 
 
-def write_sidecar(thumbs: list[bytes], folder: Path) -> list[str]:
+def write_sidecar(
+    thumbs: list[bytes], folder: Path, *, progress: Callable[[int], None] | None = None
+) -> list[str]:
     """Write thumbnails to a sidecar folder, replacing an earlier one atomically.
 
     The files are named by image index (``000042.webp``), never by file name.
@@ -115,6 +126,8 @@ def write_sidecar(thumbs: list[bytes], folder: Path) -> list[str]:
     Args:
         thumbs: Encoded thumbnails.
         folder: The sidecar folder, next to the page.
+        progress: Called with the number of thumbnails written (every few
+            hundred, and for the rest at the end).
 
     Returns:
         One URL per thumbnail, relative to the page's folder.
@@ -133,6 +146,8 @@ def write_sidecar(thumbs: list[bytes], folder: Path) -> list[str]:
         urls = []
         ext = {"image/webp": "webp", "image/jpeg": "jpg", "image/png": "png"}
         for i, blob in enumerate(thumbs):
+            if progress is not None and i and i % _FILES_PER_ADVANCE == 0:
+                progress(_FILES_PER_ADVANCE)
             mime = mime_type(blob)
             if mime is None:
                 urls.append(_PLACEHOLDER)
@@ -140,6 +155,8 @@ def write_sidecar(thumbs: list[bytes], folder: Path) -> list[str]:
             name = f"{i:06d}.{ext[mime]}"
             (tmp / name).write_bytes(blob)
             urls.append(f"{base}/{name}")
+        if progress is not None and thumbs:
+            progress(len(thumbs) % _FILES_PER_ADVANCE or _FILES_PER_ADVANCE)  # the rest
         (tmp / SIDECAR_MARKER).write_text("thumbnails of an explorer report\n", encoding="utf-8")
         old = None
         if folder.exists():

@@ -103,7 +103,12 @@ def fit_projection(
     )
 
 
-def project(features: NDArray[np.floating], projection: Projection) -> NDArray[np.float32]:
+def project(
+    features: NDArray[np.floating],
+    projection: Projection,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> NDArray[np.float32]:
     """Project raw features with a stored PCA and L2-normalise the result.
 
     Works block by block, so memory-mapped float16 features are never copied whole.
@@ -111,6 +116,7 @@ def project(features: NDArray[np.floating], projection: Projection) -> NDArray[n
     Args:
         features: ``(n, d)`` raw features.
         projection: The fitted PCA.
+        progress: Called with the number of rows projected after each block.
 
     Returns:
         ``(n, c)`` unit vectors (an all-zero row stays zero).
@@ -120,6 +126,8 @@ def project(features: NDArray[np.floating], projection: Projection) -> NDArray[n
     for start in range(0, n, _BLOCK_ROWS * 4):
         block = np.asarray(features[start : start + _BLOCK_ROWS * 4], dtype=np.float32)
         out[start : start + len(block)] = (block - projection.mean) @ projection.components.T
+        if progress is not None:
+            progress(len(block))
     return normalize(out)
 
 
@@ -194,8 +202,9 @@ def neighbor_graph(
         k: Neighbours per point; lowered to ``n - 1`` for tiny collections.
         exact_limit: Most points for which the exact graph is computed (>= 0).
         seed: Seed of the approximate search (unused by the exact one).
-        progress: Called with the number of rows finished (once at the end for
-            the approximate graph).
+        progress: Called with the number of rows finished: after each block of
+            the exact graph, once at the end of the approximate one (pynndescent
+            has no progress callback).
 
     Returns:
         ``(indices, scores)``, each ``(n, min(k, n - 1))``, sorted by decreasing
@@ -215,6 +224,9 @@ def neighbor_graph(
         exact_limit,
     )
     indices, scores = approximate_neighbor_graph(vectors, k=k, seed=seed)
+    # pynndescent takes no progress callback, and its verbose output comes from
+    # numba-compiled code (printed by C, not through sys.stdout): the rows can
+    # only be counted once the search is over.
     if progress is not None:
         progress(vectors.shape[0])
     return indices, scores
