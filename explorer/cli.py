@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from explorer.errors import ExplorerError
+from explorer.progress import no_progress
 
 T = TypeVar("T")
 
@@ -87,6 +89,7 @@ BatchOpt = Annotated[
         help="Images per model call [default: the backbone's own].", min=1, show_default=False
     ),
 ]
+IMAGE_BARS = ("extracting", "embedding queries")  # bars whose items are images run by a model
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 DEFAULT_INDEX = Path(".explorer")
@@ -138,7 +141,7 @@ def _run(call: Callable[[], T]) -> T:
 def _progress(quiet: bool) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
     """A progress hook drawing rich bars (images/s and ETA) on stderr."""
     if quiet:
-        yield lambda label, total: lambda n: None
+        yield no_progress
         return
     from rich.progress import (
         BarColumn,
@@ -162,11 +165,19 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int], Callable[[int], None
 
         def start(label: str, total: int) -> Callable[[int], None]:
             task = bars.add_task(label, total=total, rate="")
+            first: list[float] = []  # time and count at the first advance
 
             def advance(n: int) -> None:
                 bars.advance(task, n)
-                speed = bars.tasks[task].speed
-                bars.update(task, rate=f"{speed:.1f} img/s" if speed else "")
+                done, now = bars.tasks[task].completed, time.monotonic()
+                if not first:
+                    first.extend((now, done))
+                    return
+                # the steady rate since the first batch: the model load and the
+                # bursts of results a Ray engine delivers at once average out
+                seconds = now - first[0]
+                if seconds >= 1.0 and label in IMAGE_BARS:
+                    bars.update(task, rate=f"{(done - first[1]) / seconds:.1f} img/s")
 
             return advance
 
@@ -217,6 +228,30 @@ def build(
         bool, typer.Option("--report/--no-report", help="Write the HTML report.")
     ] = True,
     out: OutOpt = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where features are extracted: local (this process) or ray (Ray workers, "
+            'one model each; pip install "explorer[ray]"). See docs/scaling.md.',
+            rich_help_panel="Distributed extraction",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster to join with --engine ray, e.g. auto or ray://head:10001 "
+            "(default: $RAY_ADDRESS, else a new local Ray instance).",
+            rich_help_panel="Distributed extraction",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Ray workers (default: one per GPU, else one per CPU of the cluster).",
+            rich_help_panel="Distributed extraction",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -227,12 +262,19 @@ def build(
     files are skipped with a reason ('explorer info --skipped' lists them). Then
     writes reports/<folder>.html, a standalone page to open in any browser.
 
-    Example: explorer build ./cats
+    Examples: explorer build ./cats;
+    explorer build ./cats --engine ray --ray-address auto
     """
+    from explorer.engine import Engine
     from explorer.pipeline import build as run_build
 
     _setup_logging(quiet)
     k = _parse_clusters(clusters)
+    run_engine = _run(lambda: Engine(engine, ray_address, workers))
+    if run_engine.name == "ray":
+        from explorer.engine import import_ray
+
+        _run(import_ray)  # say what to install before any work is done
     with _progress(quiet or as_json) as progress:
         summary = _run(
             lambda: run_build(
@@ -245,6 +287,7 @@ def build(
                 n_components=components,
                 checkpoint_every=checkpoint_every,
                 batch_size=batch_size,
+                engine=run_engine,
                 progress=progress,
             )
         )

@@ -9,7 +9,9 @@ N-th time (default first) it passes ``POINT``. The points:
 - ``committed``: after the manifest, before old files are cleaned up.
 
 and ``decode-crash:NAME`` / ``decode-hang:NAME`` make decoding the file named
-NAME crash the process or hang (see :func:`decode`).
+NAME crash the process or hang (see :func:`decode`). With
+``EXPLORER_FAULT_ONCE=FILE`` a decode fault fires only while FILE does not
+exist, and creates it first: a worker killed once, not a poison file.
 
 Unset (always, outside tests) this costs one dictionary lookup per point.
 """
@@ -48,6 +50,12 @@ def decode(path: Path) -> None:
     kind, _, name = spec.partition(":")
     if kind not in ("decode-crash", "decode-hang") or path.name != name:
         return
+    once = os.environ.get("EXPLORER_FAULT_ONCE")
+    if once:
+        try:
+            os.close(os.open(once, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            return
     if kind == "decode-crash":
         os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(3600)

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,13 +24,13 @@ from explorer.backbones import (
     check_weights,
     file_sha256,
     get_spec,
-    load_backbone,
     resolve_weights,
 )
 from explorer.checkpoints import Chunk, clear_chunks, read_chunks, write_chunk
+from explorer.engine import LOCAL, BackboneLoader, Engine, Poisoned, ray_batches
 from explorer.errors import IncompatibleIndexError, NoImagesError, UsageError
-from explorer.extract import extract
-from explorer.images import Candidate, Skipped, scan_folder, scan_paths
+from explorer.extract import Batch, extract
+from explorer.images import Candidate, Skipped, SkipReason, scan_folder, scan_paths
 from explorer.index import (
     ImageRecord,
     Index,
@@ -40,19 +40,14 @@ from explorer.index import (
     lock_index,
     save_index,
 )
+from explorer.progress import Progress, no_progress
 from explorer.rows import Rows, record_path, sort_key, touched
 from explorer.search import PCA_COMPONENTS, Projection, fit_projection, project
 
 log = logging.getLogger(__name__)
 
-Advance = Callable[[int], None]
-Progress = Callable[[str, int], Advance]
 CHECKPOINT_EVERY = 128  # images per checkpoint chunk
-
-
-def no_progress(label: str, total: int) -> Advance:
-    """A progress hook that draws nothing."""
-    return lambda n: None
+POISON_DETAIL = "quarantined: decoding it crashed or hung in an earlier run"
 
 
 @dataclass
@@ -109,13 +104,14 @@ def _extract_rows(
     *,
     root: Path,
     index_path: Path,
-    load: Callable[[], Backbone],
+    load: BackboneLoader,
     expected: BackboneInfo | None,
     progress: Progress,
     checkpoint_every: int,
     batch_size: int | None = None,
+    engine: Engine = LOCAL,
 ) -> _Extraction:
-    """Extract ``todo``, checkpointing every ``checkpoint_every`` rows."""
+    """Extract ``todo`` with ``engine``, checkpointing every ``checkpoint_every`` rows."""
     out = _Extraction()
     todo = _skip_poison(todo, root=root, index_path=index_path, skipped=out.skipped)
     if not todo:
@@ -131,17 +127,39 @@ def _extract_rows(
         out.backbone = backbone.info
         return backbone
 
+    def started(info: BackboneInfo, seconds: float) -> None:
+        out.load_seconds = seconds
+        if expected is not None:
+            check_compatible(info, expected)
+        out.backbone = info
+
     start = time.perf_counter()
     saved = 0
     journal = quarantine.Journal(index_path)
-    batches = extract(
-        [c.path for c in todo],
-        get_backbone,
-        batch_size=batch_size,
-        journal=journal,
-        timeout=quarantine.decode_timeout(),
-    )
+    paths = [c.path for c in todo]
+    batches: Iterator[Batch | Skipped | Poisoned]
+    if engine.name == "ray":
+        batches = ray_batches(
+            paths,
+            engine=engine,
+            loader=load,
+            batch_size=batch_size,
+            index_path=index_path,
+            on_start=started,
+        )
+    else:
+        batches = extract(
+            paths,
+            get_backbone,
+            batch_size=batch_size,
+            journal=journal,
+            timeout=quarantine.decode_timeout(),
+        )
     for item in batches:
+        if isinstance(item, Poisoned):
+            out.skipped.append(_quarantine(item, root=root, index_path=index_path))
+            advance(1)
+            continue
         if isinstance(item, Skipped):
             out.skipped.append(
                 SkipRecord(record_path(item.path, root), item.reason.value, item.detail)
@@ -159,6 +177,20 @@ def _extract_rows(
     journal.close()
     out.seconds = time.perf_counter() - start - out.load_seconds
     return out
+
+
+def _quarantine(item: Poisoned, *, root: Path, index_path: Path) -> SkipRecord:
+    """Quarantine a file that crashed or hung a Ray worker, as a local re-run would."""
+    key = record_path(item.path, root)
+    try:
+        st = os.stat(item.path)
+    except OSError:
+        return SkipRecord(key, SkipReason.VANISHED.value, "")
+    entries = quarantine.load(index_path)
+    entries[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "reason": item.reason}
+    quarantine.save(index_path, entries)
+    log.warning("quarantined %s (%s)", key, item.reason)
+    return SkipRecord(key, item.reason, POISON_DETAIL)
 
 
 def _skip_poison(
@@ -187,8 +219,7 @@ def _skip_poison(
         if entry is None:
             keep.append(cand)
         else:
-            detail = "quarantined: decoding it crashed or hung in an earlier run"
-            skipped.append(SkipRecord(key, str(entry["reason"]), detail))
+            skipped.append(SkipRecord(key, str(entry["reason"]), POISON_DETAIL))
     if changed:
         quarantine.save(index_path, entries)
     return keep
@@ -266,12 +297,20 @@ def _assemble(
     seed: int,
     n_components: int,
     projection: Projection | None = None,
+    progress: Progress = no_progress,
 ) -> IndexData:
-    """Sort rows, fit (or reuse) PCA and project: a complete index generation."""
+    """Sort rows, fit (or reuse) PCA and project: a complete index generation.
+
+    Progress: ``PCA`` (one step: scikit-learn's fit reports nothing while it
+    runs) when it is fitted, then ``projecting`` (rows).
+    """
     rows = rows.sorted()
     features = rows.feature_matrix(backbone.dim)
     if projection is None:
+        step = progress("PCA", 1)
         projection = fit_projection(features, n_components=n_components, seed=seed)
+        step(1)
+    vectors = project(features, projection, progress=progress("projecting", len(features)))
     classes = rows.classes()
     return IndexData(
         root=str(root),
@@ -279,7 +318,7 @@ def _assemble(
         records=rows.records,
         skipped=sorted(skipped, key=lambda s: sort_key(s.path)),
         features=features,
-        vectors=project(features, projection),
+        vectors=vectors,
         projection=projection,
         thumbnails=rows.thumbnails,
         class_ids=classes[0] if classes else None,
@@ -298,6 +337,7 @@ def build(
     n_components: int = PCA_COMPONENTS,
     checkpoint_every: int = CHECKPOINT_EVERY,
     batch_size: int | None = None,
+    engine: Engine = LOCAL,
     progress: Progress = no_progress,
 ) -> BuildSummary:
     """Index a folder, extracting only new or changed files, then refit PCA.
@@ -313,6 +353,7 @@ def build(
         n_components: PCA components wanted.
         checkpoint_every: Images per checkpoint chunk.
         batch_size: Images per model call (default: the backbone's own).
+        engine: Where to extract: this process, or Ray workers.
         progress: Progress hook.
 
     Returns:
@@ -388,11 +429,12 @@ def build(
             todo,
             root=root,
             index_path=index_path,
-            load=lambda: load_backbone(spec.name, weights_spec, seed=seed),
+            load=BackboneLoader(spec.name, weights_spec, seed),
             expected=old.backbone if old else _first_backbone(chunks),
             progress=progress,
             checkpoint_every=checkpoint_every,
             batch_size=batch_size,
+            engine=engine,
         )
         summary.note_extraction(ex)
         summary.updated = sum(1 for r in ex.rows.records if r.path in old_pos)
@@ -419,10 +461,16 @@ def build(
         info = ex.backbone or (old.backbone if old else None) or _first_backbone(chunks)
         assert info is not None
         data = _assemble(
-            rows, root=root, backbone=info, skipped=skipped, seed=seed, n_components=n_components
+            rows,
+            root=root,
+            backbone=info,
+            skipped=skipped,
+            seed=seed,
+            n_components=n_components,
+            progress=progress,
         )
         data.meta = {"seed": seed}
-        save_index(index_path, data)
+        save_index(index_path, data, progress=progress)
         clear_chunks(index_path)
         summary.images = len(data)
         summary.pca_components = data.projection.n_components
@@ -489,7 +537,7 @@ def add(
             todo,
             root=root,
             index_path=index_path,
-            load=lambda: load_backbone(index.backbone.name, weights or index.backbone.weights),
+            load=BackboneLoader(index.backbone.name, weights or index.backbone.weights),
             expected=index.backbone,
             progress=progress,
             checkpoint_every=checkpoint_every,
@@ -522,9 +570,10 @@ def add(
                 seed=0,
                 n_components=projection.n_components,
                 projection=projection,
+                progress=progress,
             )
             data.meta = dict(index.manifest.get("meta") or {})
-            save_index(index_path, data)
+            save_index(index_path, data, progress=progress)
             clear_chunks(index_path)
             summary.images = len(data)
         else:
