@@ -45,6 +45,22 @@ _IMAGES_LOADED = """sel => {
 }"""
 
 
+_MAP_STATE = """() => {
+  const S = ExplorerApp.state, v = Bokeh.index.find_one(S.fig);
+  const seen = new Uint8Array(ExplorerApp.data.paths.length);
+  let points = 0, distinct = 0;
+  S.srcs.forEach(src => { points += src.data.x.length;
+    for (const i of src.data.i) { if (!seen[i]) { seen[i] = 1; distinct += 1; } } });
+  const views = S.rends.map(r => v.renderer_views.get(r));
+  const gl = document.createElement('canvas').getContext('webgl');
+  const info = gl && gl.getExtension('WEBGL_debug_renderer_info');
+  return {points: points, distinct_points: distinct, webgl: {
+    backend: v.model.output_backend, context: v.canvas_view.webgl != null,
+    renderers: views.filter(rv => rv && rv.has_webgl).length, of: views.length,
+    gl_renderer: info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : null}};
+}"""
+
+
 def _require_browser() -> None:
     pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
     if shutil.which(CHROMIUM) is None:
@@ -57,11 +73,13 @@ def check_report_in_browser(
     *,
     screenshot: Path | None = None,
     timeout_ms: int = 15_000,
+    highlight: str | None = None,
 ) -> dict[str, Any]:
     """Open a report from ``file://`` in headless Chromium and exercise it like a user.
 
     Hovers the image named ``hostile_name`` (or image 0 when there is none), clicks
-    it, clicks its first neighbour in the pinned panel, then searches for
+    it, clicks its first neighbour in the pinned panel, optionally searches for
+    ``highlight`` (to see many points highlighted), then searches for
     ``hostile_name`` and presses Enter (which pins the first match).
 
     Args:
@@ -71,6 +89,7 @@ def check_report_in_browser(
         screenshot: Where to save a screenshot of the viewport (pinned panel and
             hover card showing), or ``None``.
         timeout_ms: Longest wait for any single step.
+        highlight: A search text expected to match several images, or ``None``.
 
     Returns:
         A dict with ``load_s`` (navigation to ready), ``n``, ``console_errors``,
@@ -84,7 +103,18 @@ def check_report_in_browser(
         ``tooltip_cluster`` and ``tooltip_tags`` (cluster name and tag chips in
         the hover card), ``pinned_cluster`` and ``pinned_tags`` (the same in the
         panel of the searched image), ``color_by`` (the options of the "Colour
-        by" control, or ``None`` when it is hidden because nothing is tagged).
+        by" control, or ``None`` when it is hidden because nothing is tagged),
+        ``points`` and ``distinct_points`` (rows in the map's cluster data
+        sources, and distinct image indices among them), ``webgl`` (the plot's
+        ``backend``, whether BokehJS got a WebGL ``context``, how many cluster
+        ``renderers`` draw with WebGL ``of`` how many, and the ``gl_renderer``),
+        ``requests_at_ready`` (files other than the page that the browser had
+        requested when the page became ready, e.g. sidecar thumbnails),
+        ``tooltip_srcs`` and ``panel_srcs`` (the ``src`` attributes of the card's
+        and the panel's images, the image's own first); with ``highlight``:
+        ``highlight_count`` (the count shown), ``highlighted`` (the matching
+        indices), ``highlight_ringed`` (how many points the map rings) and
+        ``highlight_alpha`` (each cluster's fill alpha meanwhile).
     """
     from playwright.sync_api import sync_playwright
 
@@ -105,11 +135,16 @@ def check_report_in_browser(
                 dialog.dismiss()
 
             page.on("dialog", on_dialog)
+            url = Path(html_path).resolve().as_uri()
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url) if r.url != url else None)
             start = time.perf_counter()
-            page.goto(Path(html_path).resolve().as_uri())
+            page.goto(url)
             page.wait_for_function("document.body.dataset.ready === '1'")
             result["load_s"] = time.perf_counter() - start
+            result["requests_at_ready"] = len(requests)
             result["n"] = page.evaluate("ExplorerApp.data.paths.length")
+            result.update(page.evaluate(_MAP_STATE))
             hostile = page.evaluate("n => ExplorerApp.data.names.indexOf(n)", hostile_name)
             result["hostile_index"] = None if hostile < 0 else hostile
             target = max(hostile, 0)
@@ -129,6 +164,9 @@ def check_report_in_browser(
             result["tooltip_images"] = page.eval_on_selector_all(
                 "#tip img", "imgs => imgs.map(i => i.naturalWidth)"
             )
+            result["tooltip_srcs"] = page.eval_on_selector_all(
+                "#tip img", "imgs => imgs.map(i => i.getAttribute('src'))"
+            )
 
             # Click: the pinned panel lists the neighbours; a neighbour moves the pin.
             page.mouse.click(x, y)
@@ -141,6 +179,9 @@ def check_report_in_browser(
             result["panel_images"] = page.eval_on_selector_all(
                 "#pin img", "imgs => imgs.map(i => i.naturalWidth)"
             )
+            result["panel_srcs"] = page.eval_on_selector_all(
+                "#pin img", "imgs => imgs.map(i => i.getAttribute('src'))"
+            )
             result["moved_to"] = None
             if result["panel_neighbors"]:
                 page.click("#pin button.nbr >> nth=0")
@@ -149,6 +190,19 @@ def check_report_in_browser(
                     arg=result["panel_neighbors"][0],
                 )
                 result["moved_to"] = int(page.evaluate("document.body.dataset.pinned"))
+
+            if highlight is not None:
+                # Matches get a ring (the overlay source) and everything else fades.
+                page.fill("#search", highlight)
+                page.wait_for_function("document.getElementById('search-count').textContent !== ''")
+                result["highlight_count"] = page.text_content("#search-count")
+                result["highlighted"] = page.evaluate("ExplorerApp.state.matches.slice()")
+                result["highlight_ringed"] = page.evaluate(
+                    "ExplorerApp.state.matchSrc.data.x.length"
+                )
+                result["highlight_alpha"] = page.evaluate(
+                    "ExplorerApp.state.rends.map(r => r.glyph.fill_alpha.value)"
+                )
 
             # Search for the hostile name; Enter pins the first match.
             page.fill("#search", hostile_name)
