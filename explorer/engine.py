@@ -125,6 +125,10 @@ class _Worker:
         self.loader = loader
         self.backbone: Backbone | None = None
 
+    def ready(self) -> bool:
+        """Answer once the worker process is up (its model loads with the first image)."""
+        return True
+
     def embed(self, paths: list[Path], batch_size: int | None) -> _Result:
         """Decode and embed ``paths``; results in input order, model inputs dropped."""
         load_seconds = 0.0
@@ -172,6 +176,7 @@ class RayExtraction:
         self.batch_size = batch_size
         self.task_size = TASK_BATCHES * (batch_size or DEFAULT_BATCH)
         self.info: BackboneInfo | None = None
+        self.startup_seconds = 0.0
         self._on_start = on_start
         self._ray = import_ray()
         self._actors: list[Any] = []
@@ -179,6 +184,7 @@ class RayExtraction:
     def start(self) -> None:
         """Join (or start) Ray and start the actors (each loads its model when needed)."""
         ray = self._ray
+        started = time.perf_counter()
         if not ray.is_initialized():
             address = self.engine.address or os.environ.get("RAY_ADDRESS") or "local"
             ray.init(
@@ -201,6 +207,8 @@ class RayExtraction:
             runtime_env={"env_vars": env} if env else None,
         )
         self._actors = [actor_class.remote(self.loader, threads) for _ in range(workers)]
+        ray.get([actor.ready.remote() for actor in self._actors])
+        self.startup_seconds = time.perf_counter() - started
         log.info("ray engine: %d workers, %d images per task", workers, self.task_size)
 
     def _check(self, result: _Result) -> list[Batch | Skipped]:
@@ -208,7 +216,7 @@ class RayExtraction:
         if result.info is not None:
             if self.info is None:
                 self.info = result.info
-                self._on_start(result.info, result.load_seconds)
+                self._on_start(result.info, self.startup_seconds + result.load_seconds)
             elif result.info != self.info:
                 raise ExplorerError(
                     f"Ray workers loaded different weights ({result.info.weights_sha256[:12]} "
@@ -303,7 +311,9 @@ def ray_batches(
     """Extract ``paths`` with the Ray engine.
 
     ``on_start(info, load_seconds)`` is called when the first model is loaded
-    (by the first readable image), before any of its features are yielded.
+    (by the first readable image), before any of its features are yielded;
+    ``load_seconds`` counts Ray's start-up (joining or starting Ray, starting
+    the worker processes) and that worker's model load.
     """
     run = RayExtraction(engine, loader, batch_size=batch_size, on_start=on_start)
     try:
