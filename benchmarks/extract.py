@@ -23,11 +23,19 @@ stderr):
    folder); none of them may load the model or import TensorFlow.
 5. With ``--rebuild-n N``: N distinct small JPEG variants of the folder's
    images, built once (end-to-end throughput at scale), then rebuilt unchanged.
+6. With ``--add-base N``: N such variants indexed, then ``--add-fraction``
+   (default 1 %) new ones added, by ``explorer add`` and by ``explorer build``
+   with the new files, each as a command in a fresh interpreter (``add_*``).
+7. With ``--queries N``: ``explorer similar`` for an indexed image, a new image
+   and N new images in one call, as a command (model load included) and in
+   process with the model already loaded (``query_*``; benchmarks/queries.py).
 
 Usage::
 
     python benchmarks/extract.py --images data/sample --weights random --repeat 3
     python benchmarks/extract.py --images data/sample --weights random --rebuild-n 1000
+    python benchmarks/extract.py --images data/sample --backbone efficientnet-lite0 \
+        --add-base 10000 --queries 100
 """
 
 from __future__ import annotations
@@ -39,20 +47,29 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import machine_info, say  # benchmarks/common.py (run as scripts)
+from common import (  # benchmarks/common.py (run as scripts)
+    Meter,
+    machine_info,
+    own_cpu_seconds,
+    run_cli,
+    say,
+    source_revision,
+)
 from numpy.typing import NDArray
 
+import explorer
 from explorer import pipeline
 from explorer.backbones import Backbone, load_backbone
 from explorer.errors import ExplorerError
@@ -60,71 +77,10 @@ from explorer.images import LoadedImage, load_image, scan_folder
 
 TARGET_RATIO = 0.9  # end-to-end extraction >= 90% of the bare model
 TARGET_REBUILD_S = 5.0  # "a few seconds" for an unchanged rebuild of 1,000 images
-CONTENDED_CORES = 0.25  # other processes busier than this spoil a timing
+TARGET_QUERY_S = 1.0  # `explorer similar` answers within a second once the process is up
 VARIANT_SIDE = 256  # largest side of the --rebuild-n images
 
 LIBRARIES = ("tensorflow", "keras", "numpy", "pillow")
-
-
-def _busy_cpu_seconds() -> float:
-    """CPU seconds spent busy by the whole machine since boot (all cores)."""
-    with open("/proc/stat") as fh:
-        fields = [int(x) for x in fh.readline().split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-@dataclass
-class Phase:
-    """Wall time of one measured step and how busy other processes kept the CPUs."""
-
-    seconds: float = 0.0
-    others_cores: float = 0.0  # mean cores used by other processes meanwhile
-    load_before: float = 0.0  # 1-minute load average when the step started
-    waited: float = 0.0  # seconds spent waiting for the machine to go quiet first
-
-
-def others_cores(seconds: float) -> float:
-    """Mean cores other processes keep busy over the next ``seconds``."""
-    busy, own, start = _busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
-    time.sleep(seconds)
-    others = (_busy_cpu_seconds() - busy) - (_own_cpu_seconds() - own)
-    return max(0.0, others / (time.perf_counter() - start))
-
-
-class Meter:
-    """Times named steps; optionally waits for the other processes to go quiet first."""
-
-    def __init__(self, *, quiet_wait: float = 0.0) -> None:
-        self.phases: dict[str, Phase] = {}
-        self.quiet_wait = quiet_wait
-
-    def wait_for_quiet(self) -> float:
-        """Wait (up to ``quiet_wait`` s) until others use < CONTENDED_CORES; return the wait."""
-        start = time.perf_counter()
-        while time.perf_counter() - start < self.quiet_wait:
-            if others_cores(2.0) < CONTENDED_CORES:
-                break
-        return time.perf_counter() - start
-
-    @contextlib.contextmanager
-    def measure(self, name: str) -> Iterator[Phase]:
-        """Time a step and note the CPU use of everything else on the machine."""
-        waited = self.wait_for_quiet() if self.quiet_wait > 0 else 0.0
-        phase = Phase(load_before=round(os.getloadavg()[0], 2), waited=round(waited, 1))
-        self.phases[name] = phase
-        busy, own, start = _busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
-        try:
-            yield phase
-        finally:
-            phase.seconds = time.perf_counter() - start
-            others = (_busy_cpu_seconds() - busy) - (_own_cpu_seconds() - own)
-            phase.others_cores = round(max(0.0, others / phase.seconds), 2)
 
 
 # ---------------------------------------------------------------- bare model
@@ -150,7 +106,7 @@ def time_embed(
     order = np.arange(images) % len(pixels)
     batches = [pixels[order[i : i + batch_size]] for i in range(0, images, batch_size)]
     backbone.embed(pixels[np.arange(batch_size) % len(pixels)])  # warm-up, not timed
-    cpu, start = _own_cpu_seconds(), time.perf_counter()
+    cpu, start = own_cpu_seconds(), time.perf_counter()
     for batch in batches:
         backbone.embed(batch)
     seconds = time.perf_counter() - start
@@ -160,7 +116,7 @@ def time_embed(
         "batches": len(batches),
         "seconds": round(seconds, 3),
         "images_per_s": round(images / seconds, 3),
-        "cpu_s_per_image": round((_own_cpu_seconds() - cpu) / images, 3),
+        "cpu_s_per_image": round((own_cpu_seconds() - cpu) / images, 3),
     }
 
 
@@ -209,7 +165,7 @@ def run_build(
         def advance(n: int) -> None:
             nonlocal done
             now = time.perf_counter()
-            ticks.append((now, _own_cpu_seconds(), n))
+            ticks.append((now, own_cpu_seconds(), n))
             done += n
             say(f"  {label} {done}/{total} ({done / (now - start):.2f} images/s so far)")
 
@@ -260,28 +216,6 @@ def build_figures(run: BuildRun, bare: dict[str, Any], prefix: str) -> dict[str,
         f"{prefix}steady_cpu_s_per_image": r(cpu),
         f"{prefix}cpu_ratio_steady": r(bare["cpu_s_per_image"] / cpu) if cpu else None,
     }
-
-
-# Runs the CLI as ``python -m explorer`` would, then says whether TensorFlow got imported.
-_CLI = (
-    "import runpy, sys\n"
-    "sys.argv = ['explorer', *sys.argv[1:]]\n"
-    "try:\n"
-    "    runpy.run_module('explorer', run_name='__main__', alter_sys=True)\n"
-    "finally:\n"
-    "    print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr)\n"
-)
-
-
-def run_cli(args: list[str], *, cwd: Path) -> tuple[dict[str, Any], bool]:
-    """Run ``explorer ARGS --json --quiet`` in a fresh interpreter: its summary, TF imported."""
-    cmd = [sys.executable, "-c", _CLI, *args, "--json", "--quiet"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=cwd)
-    if proc.returncode != 0:
-        raise SystemExit(f"explorer {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1]), (
-        "tensorflow imported: True" in proc.stderr
-    )
 
 
 def cli_has_option(command: str, option: str, *, cwd: Path) -> bool:
@@ -343,15 +277,16 @@ def rebuild_figures(
     return out
 
 
-# ---------------------------------------------------------------- --rebuild-n folder
+# ---------------------------------------------------------------- generated folders
 
 
-def make_variants(root: Path, dest: Path, n: int) -> None:
+def make_variants(root: Path, dest: Path, n: int, *, start: int = 0) -> None:
     """Write ``n`` distinct small JPEGs made from the images of ``root``.
 
     Variant ``i`` of source ``i % k`` is cropped, tinted and resized a little
     differently and carries its number in a JPEG comment, so every file's bytes
-    differ even for sources that are copies of each other.
+    differ even for sources that are copies of each other. Variants are
+    numbered from ``start``, so folders made with disjoint ranges share no file.
     """
     from PIL import Image, ImageEnhance
 
@@ -364,7 +299,7 @@ def make_variants(root: Path, dest: Path, n: int) -> None:
     if not sources:
         raise SystemExit(f"no readable image in {root}")
     dest.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
+    for i in range(start, start + n):
         stem, base = sources[i % len(sources)]
         k = i // len(sources)
         w, h = base.size
@@ -376,6 +311,166 @@ def make_variants(root: Path, dest: Path, n: int) -> None:
         variant.save(
             dest / f"{i:05d}-{stem}.jpg", "JPEG", quality=80 + k % 15, comment=f"variant {i}"
         )
+
+
+# ---------------------------------------------------------------- incremental, queries
+
+
+def rebuild_n_figures(
+    args: argparse.Namespace, root: Path, work: Path, *, bare: dict[str, Any], meter: Meter
+) -> tuple[dict[str, Any], Path, Path]:
+    """``--rebuild-n N``: build N generated images, then rebuild them unchanged.
+
+    Returns:
+        The figures, the index and the generated folder.
+    """
+    folder = work / f"variants-{args.rebuild_n}"
+    with meter.measure("make_variants"):
+        make_variants(root, folder, args.rebuild_n)
+    say(f"wrote {args.rebuild_n} variants in {meter.phases['make_variants'].seconds:.1f} s")
+    index = work / "index-n"
+    with meter.measure("build_n"):
+        big = run_build(
+            folder, index_path=index, backbone=args.backbone, weights=args.weights, fresh=True
+        )
+    out = build_figures(big, bare, "build_n_")
+    say(f"build of {big.done}: {out['build_n_images_per_s']} images/s")
+    out["rebuild_unchanged_n"] = args.rebuild_n
+    out.update(
+        rebuild_figures(
+            folder,
+            index_path=index,
+            backbone=args.backbone,
+            weights=args.weights,
+            meter=meter,
+            key="rebuild_unchanged_n",
+        )
+    )
+    return out, index, folder
+
+
+def _command_figures(
+    summary: dict[str, Any], seconds: float, key: str, *, new: int, base: int
+) -> dict[str, Any]:
+    """What an ``explorer add`` / ``explorer build`` run of the new images reported."""
+    done = summary["indexed"] + summary["updated"]
+    load = summary["model_load_seconds"]
+    other = summary["seconds"] - load - summary["extract_seconds"]
+    return {
+        f"{key}_s": round(seconds, 3),
+        f"{key}_command_s": round(summary["seconds"], 3),
+        f"{key}_model_load_s": round(load, 3),
+        f"{key}_extract_s": round(summary["extract_seconds"], 3),
+        f"{key}_images_per_s": summary["images_per_second"],
+        f"{key}_other_s": round(other, 3),
+        f"{key}_images": done,
+        f"{key}_unchanged": summary["unchanged"],
+        f"{key}_index_images": summary["images"],
+        f"{key}_counts_ok": done == new
+        and summary["images"] == base + new
+        and not summary["skipped"],
+    }
+
+
+def add_figures(
+    args: argparse.Namespace, root: Path, work: Path, *, bare: dict[str, Any], meter: Meter
+) -> tuple[dict[str, Any], Path, Path]:
+    """``--add-base N``: index N generated images, then add ``--add-fraction`` more.
+
+    The base index is built in process; a copy of it is kept. The new images
+    are then moved into the indexed folder (under ``new/``) and indexed twice,
+    each time as a command in a fresh interpreter: ``explorer add DIR/new``
+    on the index (stored PCA, no refit), and ``explorer build DIR --no-report``
+    on the copy (PCA refitted over all images).
+
+    Returns:
+        The figures, the index after the add, and an image it holds unchanged.
+    """
+    base, new = args.add_base, args.add_new
+    folder = work / f"add-{base}"
+    images, incoming = folder / "images", folder / "incoming"
+    with meter.measure("add_make_images"):
+        make_variants(root, images, base)
+        make_variants(root, incoming, new, start=base)
+    say(f"wrote {base} + {new} images in {meter.phases['add_make_images'].seconds:.1f} s")
+    index, copy = folder / "index", folder / "index-for-build"
+    with meter.measure("add_base_build"):
+        built = run_build(
+            images, index_path=index, backbone=args.backbone, weights=args.weights, fresh=True
+        )
+    out: dict[str, Any] = {"add_base": base, "add_new": new}
+    out.update(build_figures(built, bare, "add_base_"))
+    say(f"base index of {built.done}: {out['add_base_images_per_s']} images/s")
+    shutil.copytree(index, copy)
+    indexed = min(images.iterdir())
+    incoming.rename(images / "new")
+
+    with meter.measure("add_cli") as phase:
+        summary, _ = run_cli(["add", str(images / "new"), "--index", str(index)], cwd=folder)
+    out.update(_command_figures(summary, phase.seconds, "add_cli", new=new, base=base))
+    say(f"explorer add of {new}: {phase.seconds:.2f} s ({summary['images']} indexed now)")
+    build = ["build", str(images), "--index", str(copy), "--backbone", args.backbone]
+    build += ["--weights", args.weights, "--no-report"]
+    with meter.measure("add_build_cli") as phase:
+        summary, _ = run_cli(build, cwd=folder)
+    out.update(_command_figures(summary, phase.seconds, "add_build_cli", new=new, base=base))
+    say(f"explorer build with {new} new: {phase.seconds:.2f} s")
+    return out, index, indexed
+
+
+def query_figures(
+    args: argparse.Namespace,
+    root: Path,
+    work: Path,
+    *,
+    index: Path,
+    indexed: Path,
+    start: int,
+    meter: Meter,
+) -> dict[str, Any]:
+    """``--queries N``: ``explorer similar`` on ``index`` (see benchmarks/queries.py).
+
+    The N new query images are variants numbered from ``start``, past every
+    generated image the index holds.
+    """
+    from queries import time_queries  # benchmarks/queries.py
+
+    folder = work / "queries"
+    make_variants(root, folder, args.queries, start=start)
+    return time_queries(
+        index, indexed=indexed, new_dir=folder, runs=args.query_runs, meter=meter, cwd=work
+    )
+
+
+def check_targets(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, bool]:
+    """Each target of the run, met or not."""
+    checks = {
+        "ratio_steady_ge_target": (out["build_ratio_steady"] or 0.0) >= TARGET_RATIO,
+        "ratio_ge_target": (out["build_ratio"] or 0.0) >= TARGET_RATIO,
+        "ratio_incl_load_ge_target": (out["build_ratio_incl_load"] or 0.0) >= TARGET_RATIO,
+        "rebuild_without_model": out["rebuild_unchanged_model_free"],
+        "rebuild_without_tensorflow": out["rebuild_unchanged_tensorflow_free"],
+    }
+    if args.rebuild_n:
+        checks["build_n_ratio_ge_target"] = (out["build_n_ratio"] or 0.0) >= TARGET_RATIO
+        checks["rebuild_n_without_model"] = out["rebuild_unchanged_n_model_free"]
+        checks["rebuild_n_without_tensorflow"] = out["rebuild_unchanged_n_tensorflow_free"]
+        checks["rebuild_n_within_target_s"] = out["rebuild_unchanged_n_cli_s"] <= TARGET_REBUILD_S
+        if "rebuild_unchanged_n_cli_report_s" in out:
+            checks["rebuild_n_with_report_within_target_s"] = (
+                out["rebuild_unchanged_n_cli_report_s"] <= TARGET_REBUILD_S
+            )
+    if args.add_base:
+        checks["add_counts_ok"] = out["add_cli_counts_ok"] and out["add_build_cli_counts_ok"]
+    if args.queries:
+        checks["query_indexed_without_tensorflow"] = not (
+            out["query_indexed_cli_tensorflow_imported"]
+        )
+        checks["query_warm_within_target_s"] = (
+            max(out["query_indexed_warm_s"], out["query_new_warm_s"]) < TARGET_QUERY_S
+        )
+        checks["query_cli_matches_in_process"] = out["query_new_cli_matches_in_process"]
+    return checks
 
 
 # ---------------------------------------------------------------- main
@@ -439,6 +534,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "to leave the CPUs idle (for shared machines; default: 0, no wait)",
     )
     parser.add_argument(
+        "--quiet-wait-total",
+        type=float,
+        default=None,
+        help="cap on the seconds waited for quiet over the whole run (default: no cap)",
+    )
+    parser.add_argument(
+        "--add-base",
+        type=int,
+        default=0,
+        help="also index N generated images, then time adding --add-fraction more "
+        "(explorer add, and explorer build with the new files)",
+    )
+    parser.add_argument(
+        "--add-fraction",
+        type=float,
+        default=0.01,
+        help="new images to add, as a fraction of --add-base (default: 0.01)",
+    )
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=0,
+        help="also time explorer similar: an indexed image, a new image, and N new images "
+        "in one call, on the largest index made (--add-base, else --rebuild-n, else --images)",
+    )
+    parser.add_argument(
+        "--query-runs",
+        type=int,
+        default=3,
+        help="timed runs of each query measurement; the best is reported (default: 3)",
+    )
+    parser.add_argument(
         "--compare",
         default="",
         help="comma-separated backbones (e.g. vgg16,efficientnet-lite0): only time each bare "
@@ -455,6 +582,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--repeat must be >= 1")
     if args.rebuild_n < 0:
         parser.error("--rebuild-n must be >= 0")
+    if args.add_base < 0 or args.queries < 0:
+        parser.error("--add-base and --queries must be >= 0")
+    if not 0.0 < args.add_fraction <= 1.0:
+        parser.error(f"--add-fraction must lie in (0, 1], got {args.add_fraction}")
+    if args.query_runs < 1:
+        parser.error("--query-runs must be >= 1")
+    if args.quiet_wait_total is not None and args.quiet_wait_total < 0:
+        parser.error("--quiet-wait-total must be >= 0")
+    args.add_new = max(1, round(args.add_base * args.add_fraction)) if args.add_base else 0
     if not args.images.is_dir():
         parser.error(f"--images: not a folder: {args.images}")
     return args
@@ -462,12 +598,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """All the measurements; returns the JSON-ready result."""
-    meter = Meter(quiet_wait=args.quiet_wait)
+    meter = Meter(quiet_wait=args.quiet_wait, quiet_wait_total=args.quiet_wait_total)
     root = args.images.resolve()
     out: dict[str, Any] = {
         "benchmark": "extract",
         "machine": machine_info(LIBRARIES),
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "source": source_revision(explorer.__file__),
         "images_dir": str(args.images),
         "backbone": args.backbone,
         "weights": args.weights,
@@ -553,65 +690,34 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         )
     )
 
+    # Queries go to the largest index made: the --add-base one, else --rebuild-n's, else the
+    # folder's own; their new images are numbered past every generated image it holds.
+    query_index, query_indexed, start = index_path, scan_folder(root).candidates[0].path, 0
     if args.rebuild_n:
-        folder = work / f"variants-{args.rebuild_n}"
-        with meter.measure("make_variants"):
-            make_variants(root, folder, args.rebuild_n)
-        say(f"wrote {args.rebuild_n} variants in {meter.phases['make_variants'].seconds:.1f} s")
-        big_index = work / "index-n"
-        with meter.measure("build_n"):
-            big = run_build(
-                folder,
-                index_path=big_index,
-                backbone=args.backbone,
-                weights=args.weights,
-                fresh=True,
-            )
-        out.update(build_figures(big, bare, "build_n_"))
-        say(f"build of {big.done}: {out['build_n_images_per_s']} images/s")
-        out["rebuild_unchanged_n"] = args.rebuild_n
+        figures, query_index, folder = rebuild_n_figures(args, root, work, bare=bare, meter=meter)
+        out.update(figures)
+        query_indexed, start = min(folder.iterdir()), args.rebuild_n
+    if args.add_base:
+        figures, query_index, query_indexed = add_figures(args, root, work, bare=bare, meter=meter)
+        out.update(figures)
+        start = args.add_base + args.add_new
+    if args.queries:
         out.update(
-            rebuild_figures(
-                folder,
-                index_path=big_index,
-                backbone=args.backbone,
-                weights=args.weights,
-                meter=meter,
-                key="rebuild_unchanged_n",
+            query_figures(
+                args, root, work, index=query_index, indexed=query_indexed, start=start, meter=meter
             )
         )
 
-    checks = {
-        "ratio_steady_ge_target": (out["build_ratio_steady"] or 0.0) >= TARGET_RATIO,
-        "ratio_ge_target": (out["build_ratio"] or 0.0) >= TARGET_RATIO,
-        "ratio_incl_load_ge_target": (out["build_ratio_incl_load"] or 0.0) >= TARGET_RATIO,
-        "rebuild_without_model": out["rebuild_unchanged_model_free"],
-        "rebuild_without_tensorflow": out["rebuild_unchanged_tensorflow_free"],
+    out["targets"] = {
+        "ratio": TARGET_RATIO,
+        "rebuild_unchanged_n_s": TARGET_REBUILD_S,
+        "query_warm_s": TARGET_QUERY_S,
     }
-    if args.rebuild_n:
-        checks["build_n_ratio_ge_target"] = (out["build_n_ratio"] or 0.0) >= TARGET_RATIO
-        checks["rebuild_n_without_model"] = out["rebuild_unchanged_n_model_free"]
-        checks["rebuild_n_without_tensorflow"] = out["rebuild_unchanged_n_tensorflow_free"]
-        checks["rebuild_n_within_target_s"] = out["rebuild_unchanged_n_cli_s"] <= TARGET_REBUILD_S
-        if "rebuild_unchanged_n_cli_report_s" in out:
-            checks["rebuild_n_with_report_within_target_s"] = (
-                out["rebuild_unchanged_n_cli_report_s"] <= TARGET_REBUILD_S
-            )
-    out["targets"] = {"ratio": TARGET_RATIO, "rebuild_unchanged_n_s": TARGET_REBUILD_S}
-    out["met"] = checks
+    out["met"] = check_targets(args, out)
     out["load_average"] = {"start": load_at_start, "end": [round(x, 2) for x in os.getloadavg()]}
-    out["contended_phases"] = [
-        name for name, p in meter.phases.items() if p.others_cores > CONTENDED_CORES
-    ]
-    out["phases"] = {
-        name: {
-            "seconds": round(p.seconds, 3),
-            "others_cores": p.others_cores,
-            "load1": p.load_before,
-            "waited_s": p.waited,
-        }
-        for name, p in meter.phases.items()
-    }
+    out["quiet_waited_s"] = round(meter.waited_total, 1)
+    out["contended_phases"] = meter.contended()
+    out["phases"] = meter.summary()
     return out
 
 
