@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("local", "ray")
 TASK_BATCHES = 2  # model batches per Ray task: small enough to balance, big enough to overlap
+TASKS_PER_ACTOR = 2
 DEFAULT_BATCH = 16  # images per model batch when not given (the backbones' own default)
 MAX_RESTARTS = 8  # per actor; a worker that keeps dying is a broken node, not a bad file
 TASK_RETRIES = 2  # per task, before the driver probes its files one by one
@@ -230,11 +231,13 @@ class RayExtraction:
         size = self.task_size
         tasks = [_Task(n, paths[i : i + size]) for n, i in enumerate(range(0, len(paths), size))]
         queue = list(reversed(tasks))
-        idle = list(self._actors)
+        # two tasks queued per actor, so a worker starts its next task without
+        # waiting for the driver to collect the last one
+        idle = list(self._actors) * TASKS_PER_ACTOR
         running: dict[Any, tuple[_Task, Any]] = {}
         done: dict[int, list[Batch | Skipped | Poisoned]] = {}
         extra: dict[int, list[Batch | Skipped | Poisoned]] = {}
-        window = 2 * len(self._actors)
+        window = 2 * len(idle)  # tasks ahead of the oldest one not yet yielded
         next_out = 0
         while next_out < len(tasks):
             while idle and queue and queue[-1].number < next_out + window:

@@ -59,9 +59,10 @@ WEBGL_MIN_POINTS = 2000
 DUP_GROUPS_SHOWN = 200
 """Most near-duplicate groups listed in the page (the rest are counted)."""
 
+# no grey in the palette: grey means untagged or faded in the page
 _PALETTE = (
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#7f7f7f", "#1f3f8f", "#c2410c", "#0f766e", "#a16207", "#be185d", "#4d7c0f",
+    "#9c755f", "#17becf", "#1f3f8f", "#c2410c", "#0f766e", "#a16207", "#be185d", "#4d7c0f",
     "#6d28d9", "#0e7490", "#b91c1c", "#57534e",
 )  # fmt: skip
 TAG_COLOR = "#4f46e5"
