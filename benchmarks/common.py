@@ -63,7 +63,7 @@ def machine_info(libraries: Sequence[str]) -> dict[str, Any]:
 CONTENDED_CORES = 0.25  # other processes busier than this spoil a timing
 
 
-def _busy_cpu_seconds() -> float:
+def busy_cpu_seconds() -> float:
     """CPU seconds spent busy by the whole machine since boot (all cores)."""
     with open("/proc/stat") as fh:
         fields = [int(x) for x in fh.readline().split()[1:9]]
@@ -89,9 +89,9 @@ class Phase:
 
 def others_cores(seconds: float) -> float:
     """Mean cores other processes keep busy over the next ``seconds``."""
-    busy, own, start = _busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    busy, own, start = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
     time.sleep(seconds)
-    others = (_busy_cpu_seconds() - busy) - (own_cpu_seconds() - own)
+    others = (busy_cpu_seconds() - busy) - (own_cpu_seconds() - own)
     return max(0.0, others / (time.perf_counter() - start))
 
 
@@ -128,12 +128,12 @@ class Meter:
         waited = self.wait_for_quiet() if self.quiet_wait > 0 else 0.0
         phase = Phase(load_before=round(os.getloadavg()[0], 2), waited=round(waited, 1))
         self.phases[name] = phase
-        busy, own, start = _busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+        busy, own, start = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
         try:
             yield phase
         finally:
             phase.seconds = time.perf_counter() - start
-            others = (_busy_cpu_seconds() - busy) - (own_cpu_seconds() - own)
+            others = (busy_cpu_seconds() - busy) - (own_cpu_seconds() - own)
             phase.others_cores = round(max(0.0, others / phase.seconds), 2)
 
     def summary(self) -> dict[str, dict[str, Any]]:

@@ -85,7 +85,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import machine_info, say  # benchmarks/common.py (run as scripts)
+from common import (  # benchmarks/common.py (run as scripts)
+    busy_cpu_seconds,
+    machine_info,
+    patched,
+    say,
+)
 from numpy.typing import NDArray
 
 import explorer.analysis
@@ -123,14 +128,6 @@ def _reset_peak() -> bool:
         return True
     except OSError:
         return False
-
-
-def _busy_cpu_seconds() -> float:
-    """CPU seconds spent busy by the whole machine since boot (all cores)."""
-    with open("/proc/stat") as fh:
-        fields = [int(x) for x in fh.readline().split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _own_cpu_seconds() -> float:
@@ -171,7 +168,7 @@ class Meter:
             name, {"s": 0.0, "cpu_s": 0.0, "_others": 0.0, "calls": 0, "_peak_kb": 0}
         )
         self._open.append(name)
-        busy, own, start = _busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
+        busy, own, start = busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
         try:
             yield
         finally:
@@ -179,7 +176,7 @@ class Meter:
             cpu = _own_cpu_seconds() - own
             st["s"] += seconds
             st["cpu_s"] += cpu
-            st["_others"] += max(0.0, (_busy_cpu_seconds() - busy) - cpu)
+            st["_others"] += max(0.0, (busy_cpu_seconds() - busy) - cpu)
             st["calls"] += 1
             self._fold()
             self._open.pop()
@@ -207,17 +204,6 @@ class Meter:
                 "peak_rss_mb": round(st["_peak_kb"] / 1024, 1),
             }
         return out
-
-
-@contextlib.contextmanager
-def patched(module: Any, name: str, value: Any) -> Iterator[None]:
-    """Temporarily replace ``module.name`` (to time a function the product calls)."""
-    old = getattr(module, name)
-    setattr(module, name, value)
-    try:
-        yield
-    finally:
-        setattr(module, name, old)
 
 
 # ---------------------------------------------------------------- synthetic data

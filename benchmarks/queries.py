@@ -8,9 +8,9 @@ already loaded:
 - an image that is already indexed: its stored vector is reused, so neither
   form may load the model or import TensorFlow;
 - one new image: the command loads the model; in process, the model is loaded
-  once beforehand (``query_model_load_s``) and handed to every call by
-  replacing ``explorer.query.load_backbone``, which otherwise builds the
-  network again on each call;
+  once beforehand (``query_model_load_s``) and handed to every call
+  (``similar(..., backbone=)``), which otherwise builds the network again on
+  each call;
 - a folder of N new images in one call: queries per second, with and without
   the model load.
 
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import Meter, patched, run_cli_lines, say  # benchmarks/common.py
+from common import Meter, run_cli_lines, say  # benchmarks/common.py
 
 from explorer import query
 from explorer.backbones import Backbone, load_backbone
@@ -141,8 +141,10 @@ def time_queries(
     out.update(cli)
     out["query_batch_cli_queries_per_s"] = round(n / out["query_batch_cli_s"], 3)
 
-    def similar(paths: list[Path]) -> Callable[[], list[query.QueryResult]]:
-        return lambda: query.similar(paths, index_path=index_path, k=K)
+    def similar(
+        paths: list[Path], backbone: Backbone | None = None
+    ) -> Callable[[], list[query.QueryResult]]:
+        return lambda: query.similar(paths, index_path=index_path, k=K, backbone=backbone)
 
     warm, results = time_in_process(
         similar([indexed]), queries=1, runs=runs, meter=meter, key="query_indexed_warm"
@@ -155,23 +157,14 @@ def time_queries(
         backbone = load_backbone(index.backbone.name, index.backbone.weights)
     out["query_model_load_s"] = round(phase.seconds, 3)
     say(f"model loaded in process in {phase.seconds:.2f} s (TensorFlow already imported)")
-    handed: list[int] = []
-
-    def loaded(name: str, weights: str, *, seed: int = 0) -> Backbone:
-        handed.append(1)
-        return backbone
-
-    with patched(query, "load_backbone", loaded):
-        warm, results = time_in_process(
-            similar([one]), queries=1, runs=runs, meter=meter, key="query_new_warm"
-        )
-        out.update(warm)
-        warm, _ = time_in_process(
-            similar([new_dir]), queries=n, runs=runs, meter=meter, key="query_batch_warm"
-        )
-        out.update(warm)
-    if len(handed) != 2 * (runs + 1):
-        raise SystemExit(f"expected one model hand-over per call with new images, got {handed}")
+    warm, results = time_in_process(
+        similar([one], backbone), queries=1, runs=runs, meter=meter, key="query_new_warm"
+    )
+    out.update(warm)
+    warm, _ = time_in_process(
+        similar([new_dir], backbone), queries=n, runs=runs, meter=meter, key="query_batch_warm"
+    )
+    out.update(warm)
     out["query_batch_warm_queries_per_s"] = round(n / out["query_batch_warm_s"], 3)
     # The command and the in-process call must agree on the new image's neighbours.
     cli_scores = [r["score"] for r in new_lines[0]["results"]]

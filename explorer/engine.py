@@ -99,6 +99,10 @@ class Poisoned:
 
 def import_ray() -> Any:
     """Import Ray, or say how to install it."""
+    # Ray's driver replaces builtins.print (for its distributed tqdm) the first
+    # time it shows a worker's output, and never puts it back; numba then
+    # fails to compile UMAP's and pynndescent's code later in the same process.
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
     try:
         import ray
     except ImportError:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer.backbones import check_weights, load_backbone, resolve_weights
+from explorer.backbones import Backbone, check_weights, load_backbone, resolve_weights
 from explorer.errors import NoImagesError
 from explorer.extract import extract
 from explorer.images import Candidate, Skipped, scan_paths
@@ -53,6 +53,7 @@ def similar(
     index_path: Path,
     k: int = 5,
     weights: str | None = None,
+    backbone: Backbone | None = None,
     progress: Progress = no_progress,
 ) -> list[QueryResult]:
     """Find the ``k`` indexed images most similar to each query image.
@@ -62,6 +63,10 @@ def similar(
         index_path: The index to search.
         k: Results per query.
         weights: Weights to embed new images with; default: the index's own.
+        backbone: A model already loaded, to embed new images with (a
+            long-running process loads it once; see
+            :func:`explorer.backbones.load_backbone`); default: load the
+            index's own when a query is not indexed.
         progress: Progress hook for extraction.
 
     Returns:
@@ -71,7 +76,7 @@ def similar(
     Raises:
         ValueError: ``k`` < 1.
         NoImagesError: The queries hold no image file.
-        IncompatibleIndexError: ``weights`` differ from the index's.
+        IncompatibleIndexError: ``weights`` or ``backbone`` differ from the index's.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -108,7 +113,7 @@ def similar(
     vectors[have] = index.vectors[rows[have]]
     if todo:
         new_vectors = _embed(
-            index, [scan.candidates[q] for q in todo], results, todo, weights, progress
+            index, [scan.candidates[q] for q in todo], results, todo, weights, backbone, progress
         )
         for q, vec in new_vectors.items():
             vectors[q] = vec
@@ -147,20 +152,21 @@ def _embed(
     results: list[QueryResult],
     positions: list[int],
     weights: str | None,
+    backbone: Backbone | None,
     progress: Progress,
 ) -> dict[int, NDArray[np.float32]]:
     """Extract and project query images that are not in the index."""
 
-    def load() -> object:
-        backbone = load_backbone(index.backbone.name, weights or index.backbone.weights)
-        check_compatible(backbone.info, index.backbone)
-        return backbone
+    def load() -> Backbone:
+        model = backbone or load_backbone(index.backbone.name, weights or index.backbone.weights)
+        check_compatible(model.info, index.backbone)
+        return model
 
     where = {os.fsencode(c.path): q for c, q in zip(candidates, positions, strict=True)}
     projection = index.projection()
     advance = progress("embedding queries", len(candidates))
     out: dict[int, NDArray[np.float32]] = {}
-    for item in extract([c.path for c in candidates], load):  # type: ignore[arg-type]
+    for item in extract([c.path for c in candidates], load):
         if isinstance(item, Skipped):
             results[where[os.fsencode(item.path)]].skipped = item.reason.value
             advance(1)

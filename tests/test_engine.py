@@ -7,9 +7,13 @@ model-free ``pixels`` backbone, and the real EfficientNet-Lite0 once.
 
 from __future__ import annotations
 
+import builtins
 import json
+import os
 import shutil
+import subprocess
 import sys
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +110,9 @@ def test_killed_worker_is_retried_and_nothing_is_lost_or_doubled(
     monkeypatch.setenv("EXPLORER_FAULT_ONCE", str(marker))
     summary = _build(photos, tmp_path / "ray", RAY, checkpoint_every=8)
     assert marker.exists(), "the fault hook never killed a worker"
+    # Ray reported the dead worker on the driver; print must still be the
+    # builtin, or numba cannot compile UMAP and pynndescent afterwards
+    assert isinstance(builtins.print, types.BuiltinFunctionType)
     assert summary.images == 30 and "decoder_crash" not in summary.skipped
     paths = [r.path for r in Index(tmp_path / "ray").records]
     assert len(paths) == len(set(paths)) == 30 and "blue-05.png" in paths
@@ -202,3 +209,21 @@ def test_without_ray_the_cli_says_what_to_install(
     assert result.exit_code == 2
     assert 'pip install "explorer[ray]"' in result.output
     assert not (tmp_path / "idx").exists()
+
+
+def test_cli_starts_its_own_local_ray_instance(photos: Path, tmp_path: Path) -> None:
+    """A real ``explorer build --engine ray`` process starts (and stops) a local Ray."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "EXPLORER_FAULT")}
+    index = tmp_path / "idx"
+    args = ["build", str(photos), "--index", str(index), "--backbone", "pixels"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "explorer", *args, "--engine", "ray", "--no-report", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    assert summary["images"] == 30 and summary["model_loaded"]
+    assert summary["skipped"] == {"truncated": 1, "not_an_image": 1, "empty_file": 1}
