@@ -513,6 +513,16 @@ def info(
 
     idx = _run(lambda: Index(index))
     problems = _run(idx.verify) if verify else []
+    if problems:
+        # a damaged index cannot be described further: list what is wrong, and how to fix it
+        if as_json:
+            typer.echo(json.dumps({"index": str(index), "problems": problems}))
+        else:
+            typer.echo(f"index:     {_shown(index)}\nverify:    PROBLEMS")
+            for p in problems:
+                typer.echo(f"  {p}")
+            typer.echo(f"Rebuild with 'explorer build FOLDER --fresh --index {_shown(index)}'.")
+        raise typer.Exit(1)
     proj = _run(idx.projection)
     reasons: dict[str, int] = {}
     for s in idx.skipped:
@@ -559,11 +569,7 @@ def info(
             for s in idx.skipped:
                 typer.echo(f"  {s.reason:<16} {display_path(s.path)}  {s.detail}")
         if verify:
-            typer.echo("verify:    ok" if not problems else "verify:    PROBLEMS")
-            for p in problems:
-                typer.echo(f"  {p}")
-    if problems:
-        raise typer.Exit(1)
+            typer.echo("verify:    ok")
 
 
 def main() -> None:

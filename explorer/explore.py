@@ -158,7 +158,7 @@ def report(
     from explorer.analysis import DEFAULT_DUP_THRESHOLD, Clustering, find_duplicates
     from explorer.analysis import representatives as nearest_centre
     from explorer.clusters import cluster_names
-    from explorer.duplicates import histogram, keeper_key
+    from explorer.duplicates import histogram, keeper_key, pairs_near
     from explorer.report import ReportData, write_report
     from explorer.tags import load_tags
 
@@ -237,6 +237,7 @@ def report(
         duplicate_keepers=[min(g.members, key=lambda i: keeper_key(records[i])) for g in groups],
         duplicate_histogram=histogram(analysis.neighbors, analysis.scores),
         dup_threshold=threshold,
+        duplicate_examples=pairs_near(analysis.neighbors, analysis.scores, threshold=threshold),
     )
     path = write_report(data, out or default_report_path(index.root), progress=progress)
     return ReportSummary(

@@ -277,7 +277,7 @@ def save_index(path: Path, data: IndexData, *, progress: Progress | None = None)
         "files": files,
     }
     faults.point("commit")
-    atomic_write_bytes(path / MANIFEST, json.dumps(manifest, indent=1).encode())
+    atomic_write_bytes(path / MANIFEST, _manifest_bytes(manifest))
     faults.point("committed")
     _remove_unreferenced(path, {f["name"] for f in files.values()})
 
@@ -344,8 +344,18 @@ def save_analysis(path: Path, analysis: Analysis) -> None:
     atomic_write_bytes(path / name, payload)
     manifest["files"]["analysis"] = {"name": name, "bytes": len(payload), "sha256": _sha(payload)}
     manifest["analysis"] = a.info
-    atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode())
+    atomic_write_bytes(manifest_path, _manifest_bytes(manifest))
     _remove_unreferenced(path, {str(f["name"]) for f in manifest["files"].values()})
+
+
+def _manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """The manifest as JSON, sealed with the sha256 of its own content."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return json.dumps({**body, "checksum": _manifest_digest(body)}, indent=1).encode()
+
+
+def _manifest_digest(body: dict[str, Any]) -> str:
+    return _sha(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
 
 
 def _remove_unreferenced(path: Path, keep: set[str]) -> None:
@@ -357,6 +367,12 @@ def _remove_unreferenced(path: Path, keep: set[str]) -> None:
         if stale and name != "lock":
             with contextlib.suppress(OSError):
                 entry.unlink()
+
+
+def _all_finite(array: NDArray[Any], *, rows: int = 8192) -> bool:
+    """``isfinite`` in blocks of rows, so a memory-mapped array is never copied whole."""
+    flat = array.reshape(array.shape[0], -1) if array.ndim > 1 else array.reshape(-1, 1)
+    return all(bool(np.isfinite(flat[i : i + rows]).all()) for i in range(0, flat.shape[0], rows))
 
 
 def _sha(data: bytes) -> str:
@@ -386,16 +402,24 @@ class Index:
         try:
             self.manifest: dict[str, Any] = json.loads(manifest_path.read_bytes())
             schema = int(self.manifest["schema"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self._corrupt(MANIFEST, f"unreadable manifest ({exc})") from exc
+        if schema > SCHEMA_VERSION:
+            raise IndexCorruptError(
+                f"index file {manifest_path} has schema version {schema}, newer than this "
+                f"explorer understands ({SCHEMA_VERSION}); upgrade explorer, or rebuild with "
+                f"'explorer build FOLDER --fresh --index {path}'"
+            )
+        checksum = self.manifest.pop("checksum", None)
+        if checksum != _manifest_digest(self.manifest):
+            why = "no checksum" if checksum is None else "checksum mismatch"
+            raise self._corrupt(MANIFEST, why)
+        try:
             self.backbone = BackboneInfo.from_json(self.manifest["backbone"])
             self.root: str = str(self.manifest["root"])
             self._files: dict[str, dict[str, Any]] = dict(self.manifest["files"])
         except (ValueError, KeyError, TypeError) as exc:
             raise self._corrupt(MANIFEST, f"unreadable manifest ({exc})") from exc
-        if schema > SCHEMA_VERSION:
-            raise IndexCorruptError(
-                f"the index at {path} has schema version {schema}, newer than this explorer "
-                f"understands ({SCHEMA_VERSION}); upgrade explorer or rebuild the index"
-            )
         for key, info in self._files.items():
             file = path / str(info["name"])
             if not file.is_file() or file.stat().st_size != int(info["bytes"]):
@@ -563,15 +587,45 @@ class Index:
         """Check every file's checksum and the arrays' shapes and values.
 
         Returns:
-            A list of problems; empty when the index is sound.
+            A list of problems, each naming its file; empty when the index is sound.
         """
         problems: list[str] = []
         for key, info in self._files.items():
-            data = (self.path / str(info["name"])).read_bytes()
+            try:
+                data = (self.path / str(info["name"])).read_bytes()
+            except OSError as exc:
+                problems.append(f"{info['name']}: unreadable ({exc})")
+                continue
             if _sha(data) != info["sha256"]:
                 problems.append(f"{info['name']}: checksum mismatch ({key})")
-        if not np.all(np.isfinite(np.asarray(self.vectors))):
-            problems.append(f"{self._name('vectors')}: contains NaN or infinity")
-        if self.features.shape[1] != self.backbone.dim:
-            problems.append(f"{self._name('features')}: width differs from the backbone's")
+        if problems:
+            return problems  # shapes and values of damaged files mean nothing
+        n, dim = len(self), self.backbone.dim
+        checks: list[tuple[str, Callable[[], Any], tuple[int | None, ...]]] = [
+            ("features", lambda: self.features, (n, dim)),
+            ("vectors", lambda: self.vectors, (n, None)),
+            ("pca", lambda: self.projection().components, (None, dim)),
+        ]
+        if "thumb_offsets" in self._files:
+            checks.append(("thumb_offsets", lambda: self._npy("thumb_offsets"), (n + 1,)))
+        if "classes" in self._files:
+            checks.append(("classes", lambda: self._npz("classes")["probs"], (n, None)))
+        for key, get, shape in checks:
+            try:
+                array = get()
+            except IndexCorruptError as exc:
+                problems.append(str(exc))
+                continue
+            name = self._name(key)
+            if array.ndim != len(shape) or any(
+                want not in (None, got) for got, want in zip(array.shape, shape, strict=True)
+            ):
+                wanted = "x".join("?" if w is None else str(w) for w in shape)
+                problems.append(f"{name}: shape {array.shape}, expected {wanted}")
+            elif array.dtype.kind == "f" and not _all_finite(array):
+                problems.append(f"{name}: contains NaN or infinity")
+        if not problems:
+            pca = self.projection()
+            if self.vectors.shape[1] != pca.n_components:
+                problems.append(f"{self._name('vectors')}: width differs from the PCA's")
         return problems

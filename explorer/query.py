@@ -102,7 +102,13 @@ def similar(
             rows[q] = exclude[q] = at
             results[q].indexed = True
             continue
-        twin = by_sha.get(_sha_or_empty(cand.path))
+        sha = _sha_or_empty(cand.path)
+        if at is not None and sha == index.records[at].sha256:
+            # the indexed file itself, only touched since: still never its own match
+            rows[q] = exclude[q] = at
+            results[q].indexed = True
+            continue
+        twin = by_sha.get(sha)
         if twin is not None:
             rows[q] = twin
             continue

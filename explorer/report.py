@@ -105,6 +105,9 @@ class ReportData:
             neighbour pairs whose cosine is at or above each threshold,
             thresholds ascending (e.g. 0.80 .. 1.00).
         dup_threshold: The near-duplicate threshold in use (marked on the histogram).
+        duplicate_examples: Optional ``(above, below)`` example pairs
+            ``(i, j, cosine)`` just above and just below ``dup_threshold``,
+            shown under the histogram so the cut can be judged by eye.
     """
 
     title: str
@@ -124,6 +127,9 @@ class ReportData:
     duplicate_keepers: list[int] | None = None
     duplicate_histogram: list[tuple[float, int]] | None = None
     dup_threshold: float | None = None
+    duplicate_examples: tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]] | None = (
+        None
+    )
 
 
 def write_report(
@@ -239,6 +245,10 @@ def _validate_extras(data: ReportData, n: int) -> None:
                 "data.duplicate_histogram must hold (threshold, pairs >= 0) pairs "
                 "with finite thresholds in ascending order"
             )
+    if data.duplicate_examples is not None and not all(
+        0 <= int(i) < n and 0 <= int(j) < n for side in data.duplicate_examples for i, j, _ in side
+    ):
+        raise ValueError(f"data.duplicate_examples must name images 0 .. {n - 1}")
     t = data.dup_threshold
     if t is not None and not (math.isfinite(t) and -1.0 <= t <= 1.0):
         raise ValueError(f"data.dup_threshold must be a cosine in [-1, 1], got {t}")
@@ -463,6 +473,10 @@ def _payload(
         "exact": [i for i, e in enumerate(data.exact_duplicates or []) if e],
         "tags": _tag_payload(data.tags),
         "dup_threshold": None if data.dup_threshold is None else float(data.dup_threshold),
+        "near": [
+            [[int(i), int(j), round(float(c), 3)] for i, j, c in side]
+            for side in (data.duplicate_examples or ([], []))
+        ],
         "dup_limit": DUP_GROUPS_SHOWN,
         "tag_color": TAG_COLOR,
         "grey": GREY,
@@ -555,6 +569,7 @@ def _histogram_html(
         '<h3 class="card-title">Choosing the threshold</h3>'
         f'<p class="muted hist-caption">{html.escape(caption)}</p>'
         + "".join(parts)
+        + '<div id="dup-near" class="dup-near"></div>'
         + '<p class="hist-hint">Other thresholds: '
         "<code>explorer duplicates --threshold T</code> lists its groups;"
         " <code>explorer report --dup-threshold T</code> redraws this page.</p></div>"

@@ -380,6 +380,12 @@ button { font: inherit; color: inherit; }
 .dup-head { display: flex; align-items: baseline; gap: 12px; margin-bottom: 8px; }
 .dup-head h3 { margin: 0; font-size: 14px; }
 .dup-members { display: flex; flex-wrap: wrap; gap: 10px; }
+.near-title { margin: 8px 0 4px; font-size: 12px; font-weight: 600; }
+.near-row { display: flex; flex-wrap: wrap; align-items: center; gap: 10px; margin-bottom: 6px; }
+.near-side { width: 80px; font-size: 12px; color: var(--muted); }
+.near-pair { margin: 0; display: grid; grid-template-columns: 52px 52px; gap: 3px; }
+.near-pair .dup-thumb { width: 52px; height: 52px; }
+.near-pair figcaption { grid-column: 1 / 3; font-size: 11px; color: var(--muted); }
 .dup-member { margin: 0; width: 104px; }
 .dup-member figcaption {
   font-size: 11px; margin-top: 3px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
@@ -941,7 +947,26 @@ APP_JS = r"""(function () {
       b.classList.toggle("on", on);
     });
   }
+  function renderNearCut() {
+    // Example pairs just above and just below the threshold, to judge the cut by eye.
+    var box = $("dup-near");
+    if (!box || !(D.near[0].length || D.near[1].length)) { return; }
+    box.append(el("p", "near-title", "Pairs nearest the cut"));
+    [[D.near[0], "above", "grouped"], [D.near[1], "below", "not grouped"]].forEach(function (s) {
+      if (!s[0].length) { return; }
+      var row = el("div", "near-row " + s[1]);
+      row.append(el("span", "near-side", s[2]));
+      s[0].forEach(function (p) {
+        var f = el("figure", "near-pair");
+        f.append(thumbButton(p[0], "dup-thumb"), thumbButton(p[1], "dup-thumb"),
+          el("figcaption", "", "cosine " + fmt(p[2])));
+        row.append(f);
+      });
+      box.append(row);
+    });
+  }
   function renderDuplicates() {
+    renderNearCut();
     var list = $("dup-list");
     var LIMIT = D.dup_limit, MEMBERS = 24;
     D.dups.slice(0, LIMIT).forEach(function (g, k) {

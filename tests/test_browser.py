@@ -571,6 +571,23 @@ def test_duplicate_badges_and_histogram(page: Any, report_data: ReportData) -> N
     assert all((h > 0) == (c > 0) for h, (_, c) in zip(bars, hist, strict=True))
     assert page.locator("#dup-hist .hist-cut").bounding_box()["height"] > 50
     assert "explorer duplicates --threshold T" in page.text_content("#dup-hist")
+    # Example pairs on each side of the cut, as thumbnails with their cosine.
+    above, below = report_data.duplicate_examples or ([], [])
+    assert above and below
+    for side, pairs in ((".above", above), (".below", below)):
+        shown = page.eval_on_selector_all(
+            f"#dup-near {side} figure",
+            "fs => fs.map(f => [...f.querySelectorAll('button')].map(b => Number(b.dataset.index))"
+            ".concat([f.querySelector('figcaption').textContent]))",
+        )
+        assert [s[:2] for s in shown] == [[i, j] for i, j, _ in pairs]
+        assert all(cap.startswith("cosine ") for *_, cap in shown)
+    assert all(c >= report_data.dup_threshold for *_, c in above)  # type: ignore[operator]
+    assert all(c < report_data.dup_threshold for *_, c in below)  # type: ignore[operator]
+    page.locator("#dup-near").scroll_into_view_if_needed()
+    page.wait_for_function(
+        "[...document.querySelectorAll('#dup-near img')].every(i => i.naturalWidth > 0)"
+    )
     # The pinned panel says which image to keep.
     page.evaluate(f"ExplorerApp.pin({keepers[0]})")
     assert page.locator("#pin .tag.keep").count() == 1

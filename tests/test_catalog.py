@@ -224,7 +224,8 @@ def test_cli_outputs_parse_and_match_the_index(index: Path, photos: Path) -> Non
         "red-0.jpg",
     ]
     plan_file = index.parent / "plan.csv"
-    runner.invoke(app, ["duplicates", "--threshold", "0.95", "--out", str(plan_file), *args])
+    out = runner.invoke(app, ["duplicates", "--threshold", "0.95", "--out", str(plan_file), *args])
+    assert out.exit_code == 0, out.output
     assert plan_file.read_text() == out.stdout
     out = runner.invoke(app, ["duplicates", "--histogram", "--json", *args])
     hist = json.loads(out.stdout)
@@ -238,7 +239,16 @@ def test_cli_outputs_parse_and_match_the_index(index: Path, photos: Path) -> Non
     out = runner.invoke(app, ["clusters", "--members", "--csv", *args])
     members = list(csv.DictReader(io.StringIO(out.stdout)))
     assert {m["path"] for m in members} == paths
-    runner.invoke(app, ["tag", str(photos / "red-1.jpg"), "<b>odd</b>", *args])
+    out = runner.invoke(app, ["tag", str(photos / "red-1.jpg"), "<b>odd</b>", *args])
+    assert out.exit_code == 0 and "added to 1 images" in out.stdout, out.output
+    red = next(m["cluster"] for m in members if Path(m["path"]).name == "red-1.jpg")
+    size = sum(m["cluster"] == red for m in members)
+    out = runner.invoke(app, ["tag", "--cluster", red, "reds", *args])
+    assert out.exit_code == 0 and f"added to {size} images" in out.stdout, out.output
+    out = runner.invoke(app, ["untag", "--cluster", red, "reds", *args])
+    assert out.exit_code == 0 and f"removed from {size} images" in out.stdout, out.output
+    out = runner.invoke(app, ["tag", "--cluster", "99", "x", *args])
+    assert out.exit_code == 2 and "cluster" in out.stderr and "Traceback" not in out.output
     out = runner.invoke(app, ["export", "--csv", *args])
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert {r["path"] for r in rows} == paths and len(rows) == len(idx)

@@ -100,6 +100,52 @@ def test_errors_are_one_clear_line(tmp_path: Path, fake_backbone: Loads) -> None
     assert code == 2 and "unknown backbone" in err
 
 
+def test_progress_bars_on_stderr_and_quiet_hides_them(
+    families: Path, tmp_path: Path, fake_backbone: Loads
+) -> None:
+    args = ["--backbone", "fake", "--weights", "w", "--no-report"]
+    code, out, err = invoke("build", str(families), "--index", str(tmp_path / "a"), *args)
+    assert code == 0, err
+    assert "extracting" in err and "12/12" in err and "eta" in err
+    assert "extracting" not in out and "Indexed 12" in out  # the summary stays on stdout
+    code, out, err = invoke("build", str(families), "--index", str(tmp_path / "b"), *args, "-q")
+    assert code == 0 and "Indexed 12" in out
+    assert "extracting" not in err and "12/12" not in err
+
+
+def test_info_verify_reports_damage_and_how_to_rebuild(
+    families: Path, tmp_path: Path, fake_backbone: Loads
+) -> None:
+    idx = tmp_path / "idx"
+    code, _, err = invoke("build", str(families), "--index", str(idx), "--backbone", "fake", "-q")
+    assert code == 0, err
+    code, out, _ = invoke("info", "--verify", "--index", str(idx))
+    assert code == 0 and "verify:    ok" in out
+    thumbs = next(idx.glob("thumbs-*"))
+    raw = bytearray(thumbs.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    thumbs.write_bytes(bytes(raw))
+    code, out, err = invoke("info", "--verify", "--index", str(idx))
+    assert code == 1 and "PROBLEMS" in out and "Traceback" not in out + err
+    assert f"{thumbs.name}: checksum mismatch" in out and "--fresh" in out
+    code, out, _ = invoke("info", "--verify", "--json", "--index", str(idx))
+    problems = json.loads(out)["problems"]
+    assert code == 1 and problems == [f"{thumbs.name}: checksum mismatch (thumbs)"]
+
+
+def test_weights_from_environment(
+    families: Path, tmp_path: Path, fake_backbone: Loads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPLORER_WEIGHTS", "env-weights.h5")
+    idx = str(tmp_path / "idx")
+    code, _, err = invoke("build", str(families), "--index", idx, "--backbone", "fake", "-q")
+    assert code == 0, err
+    code, out, _ = invoke("info", "--index", idx, "--json")
+    backbone = json.loads(out)["backbone"]
+    assert backbone["weights"] == "env-weights.h5"
+    assert backbone["weights_sha256"] == "sha-env-weights.h5"
+
+
 def test_index_location_from_environment(
     families: Path, tmp_path: Path, fake_backbone: Loads, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,6 +178,10 @@ def test_subprocess_default_index_and_no_tensorflow_for_lookups(
     assert proc.returncode == 0, proc.stderr
     assert (work / ".explorer" / "manifest.json").exists()
     assert "Indexed 12" in proc.stdout
+    # the report is written by default, under reports/ named after the folder
+    assert "report: reports/photos.html" in proc.stdout
+    report = (work / "reports" / "photos.html").read_text()
+    assert "red-0.png" in report and "<script" in report
     probe = (
         "import sys\n"
         "from typer.testing import CliRunner\n"

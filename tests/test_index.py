@@ -166,9 +166,41 @@ def test_future_schema_and_missing_index(tmp_path: Path) -> None:
     save_index(tmp_path, _data())
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     manifest["schema"] = 99
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IndexCorruptError, match="schema version 99"):
+    (tmp_path / "manifest.json").write_bytes(index_mod._manifest_bytes(manifest))
+    with pytest.raises(IndexCorruptError, match="schema version 99") as info:
         Index(tmp_path)
+    assert str(tmp_path / "manifest.json") in str(info.value)
+    assert f"explorer build FOLDER --fresh --index {tmp_path}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("root", "/elsewhere"), ("count", 7), ("generation", "x")]
+)
+def test_edited_manifest_that_is_still_valid_json_is_refused(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    save_index(tmp_path, _data())
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest[field] = value
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match=r"manifest\.json is damaged: checksum mismatch"):
+        Index(tmp_path)
+
+
+def test_verify_finds_nan_and_wrong_shapes(tmp_path: Path) -> None:
+    data = _data()
+    data.features = data.features.copy()
+    data.features[2, 3] = np.nan
+    save_index(tmp_path, data)
+    problems = Index(tmp_path).verify()
+    assert any(p.startswith("features-") and "NaN" in p for p in problems), problems
+    other = tmp_path / "other"
+    data = _data()
+    data.class_probs = np.zeros((len(data.records) - 1, 5), dtype=np.float16)
+    data.class_ids = np.zeros((len(data.records) - 1, 5), dtype=np.int16)
+    save_index(other, data)
+    problems = Index(other).verify()
+    assert any(p.startswith("classes-") and "shape" in p for p in problems), problems
 
 
 def test_pickle_payload_is_rejected_without_running(tmp_path: Path) -> None:
@@ -180,8 +212,13 @@ def test_pickle_payload_is_rejected_without_running(tmp_path: Path) -> None:
         np.save(fh, arr, allow_pickle=True)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     manifest["files"]["vectors"]["bytes"] = target.stat().st_size
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IndexCorruptError):
+    (tmp_path / "manifest.json").write_bytes(index_mod._manifest_bytes(manifest))
+    with pytest.raises(IndexCorruptError, match="vectors-"):
+        Index(tmp_path)
+    # even with its checksum forged too, the array is refused, not unpickled
+    manifest["files"]["vectors"]["sha256"] = index_mod._sha(target.read_bytes())
+    (tmp_path / "manifest.json").write_bytes(index_mod._manifest_bytes(manifest))
+    with pytest.raises(IndexCorruptError, match="not a valid array"):
         Index(tmp_path)
     assert not marker.exists()
 
@@ -205,7 +242,9 @@ def test_no_pickle_in_package() -> None:
     assert hits == []
 
 
-@pytest.mark.parametrize("victim", ["vectors", "images", "pca", "thumbs", "features", "classes"])
+@pytest.mark.parametrize(
+    "victim", ["vectors", "images", "pca", "thumbs", "thumb_offsets", "features", "classes"]
+)
 def test_flipped_bytes_are_never_read_as_data(tmp_path: Path, victim: str) -> None:
     """Same size, different bytes: refused when the file is read, not answered from."""
     save_index(tmp_path, _data())
@@ -218,6 +257,7 @@ def test_flipped_bytes_are_never_read_as_data(tmp_path: Path, victim: str) -> No
         {
             "pca": idx.projection,
             "thumbs": idx.thumbnails,
+            "thumb_offsets": idx.thumbnails,
             "features": idx.load,
             "classes": idx.classes,
         }.get(victim, lambda: None)()

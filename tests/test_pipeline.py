@@ -146,6 +146,33 @@ def test_similar_new_image_and_byte_identical_copy(
     shutil.copy(families / "red-2.png", outside)
     (res,) = similar([outside], index_path=index, k=1)
     assert res.matches[0].path.name == "red-2.png" and fake_backbone.builds == builds + 1
+    # an indexed file touched since the build is still itself: never its own match
+    os.utime(families / "red-2.png", ns=(5, 5))
+    (res,) = similar([families / "red-2.png"], index_path=index, k=3)
+    assert res.indexed and fake_backbone.builds == builds + 1
+    assert "red-2.png" not in [m.path.name for m in res.matches]
+
+
+def test_several_new_queries_load_the_model_once(
+    families: Path, tmp_path: Path, fake_backbone: Loads
+) -> None:
+    index = tmp_path / "idx"
+    _build(families, index)
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    for i, (name, colour) in enumerate(FAMILIES.items()):
+        make_family_image(queries / f"{name}-q.png", colour, seed=500 + i)
+    (queries / "broken.jpg").write_bytes(b"not an image")
+    builds = fake_backbone.builds
+    results = similar([queries, families / "red-0.png"], index_path=index, k=3)
+    assert fake_backbone.builds == builds + 1
+    by_name = {r.query.name: r for r in results}
+    assert by_name["broken.jpg"].skipped == "not_an_image" and not by_name["broken.jpg"].matches
+    assert by_name["red-0.png"].indexed
+    for name in FAMILIES:
+        res = by_name[f"{name}-q.png"]
+        assert not res.indexed and len(res.matches) == 3
+        assert all(m.path.name.startswith(name) for m in res.matches)
 
 
 def test_refuses_other_weights_other_folder_and_empty(

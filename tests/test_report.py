@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from explorer.analysis import cluster, embed_2d, find_duplicates, representatives
+from explorer.duplicates import pairs_near
 from explorer.errors import ExplorerError
 from explorer.report import BYTES_PER_IMAGE, ReportData, write_report
 from explorer.report_assets import SIDECAR_MARKER, THUMB_BYTES_CAP
@@ -152,6 +153,7 @@ def make_report_data(
         duplicate_keepers=[g.members[-1] for g in groups],
         duplicate_histogram=pair_histogram(top, top_scores),
         dup_threshold=DUP_THRESHOLD,
+        duplicate_examples=pairs_near(top, top_scores, threshold=DUP_THRESHOLD, count=2),
     )
 
 
