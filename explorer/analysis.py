@@ -31,7 +31,7 @@ DEFAULT_DUP_THRESHOLD = 0.75
 
 Calibrated on data/sample with the pretrained EfficientNet-Lite0 backbone: its
 six designed near-duplicate pairs (resized, re-compressed, cropped, copied)
-score 0.77-1.00 and the most similar distinct images 0.60 (docs/duplicates.md).
+score 0.77-1.00 and the most similar distinct images 0.60 (figures in docs/duplicates.md).
 ``explorer duplicates --histogram`` shows the evidence for any collection.
 """
 

@@ -20,6 +20,9 @@ from explorer.index import ImageRecord, atomic_write_bytes
 
 HISTOGRAM_THRESHOLDS = tuple(round(0.50 + 0.02 * i, 2) for i in range(26))
 
+_ROUNDING = 1e-6
+"""float32 rounding of a cosine: an image and its exact copy score 0.9999999."""
+
 
 @dataclass(frozen=True)
 class Member:
@@ -135,9 +138,16 @@ def histogram(
     *,
     thresholds: Sequence[float] = HISTOGRAM_THRESHOLDS,
 ) -> list[tuple[float, int]]:
-    """How many neighbour pairs have a similarity at or above each threshold."""
+    """How many neighbour pairs have a similarity at or above each threshold.
+
+    Scores within float32 rounding of a threshold count as reaching it, so
+    identical images (cosine 0.99999..) are counted at 1.00.
+    """
     pairs = np.sort(_pairs(neighbors, scores)[2])
-    return [(t, int(pairs.size - np.searchsorted(pairs, t, side="left"))) for t in thresholds]
+    return [
+        (t, int(pairs.size - np.searchsorted(pairs, t - _ROUNDING, side="left")))
+        for t in thresholds
+    ]
 
 
 def pairs_near(

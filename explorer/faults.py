@@ -3,6 +3,9 @@
 Set ``EXPLORER_FAULT=POINT[:N]`` and the process kills itself with SIGKILL the
 N-th time (default first) it passes ``POINT``. The points:
 
+- ``write``: inside every atomic file write, after the data reached the temp
+  file and before it is renamed into place (checkpoint chunks, index files,
+  the manifest);
 - ``chunk``: right after a checkpoint chunk is written;
 - ``commit``: after a new generation's data files are written, before the
   manifest that makes it current;

@@ -135,6 +135,7 @@ def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None
         with open(tmp, "wb") as fh:
             write(fh)
             fh.flush()
+            faults.point("write")  # a kill here leaves a full temp file, never renamed
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -103,7 +103,7 @@ class ReportData:
             ``duplicate_groups``), the image suggested to keep; one of its members.
         duplicate_histogram: Optional ``(threshold, pairs)`` with the number of
             neighbour pairs whose cosine is at or above each threshold,
-            thresholds ascending (e.g. 0.80 .. 1.00).
+            thresholds ascending (e.g. 0.50 .. 1.00).
         dup_threshold: The near-duplicate threshold in use (marked on the histogram).
         duplicate_examples: Optional ``(above, below)`` example pairs
             ``(i, j, cosine)`` just above and just below ``dup_threshold``,

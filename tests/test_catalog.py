@@ -224,8 +224,8 @@ def test_cli_outputs_parse_and_match_the_index(index: Path, photos: Path) -> Non
         "red-0.jpg",
     ]
     plan_file = index.parent / "plan.csv"
-    out = runner.invoke(app, ["duplicates", "--threshold", "0.95", "--out", str(plan_file), *args])
-    assert out.exit_code == 0, out.output
+    wrote = runner.invoke(app, ["duplicates", "--threshold", "0.95", "--out", str(plan_file), *args])
+    assert wrote.exit_code == 0, wrote.output
     assert plan_file.read_text() == out.stdout
     out = runner.invoke(app, ["duplicates", "--histogram", "--json", *args])
     hist = json.loads(out.stdout)
@@ -257,3 +257,15 @@ def test_cli_outputs_parse_and_match_the_index(index: Path, photos: Path) -> Non
     assert by_path["red-0-small.jpg"]["duplicate_group"] == by_path["red-0.jpg"]["duplicate_group"]
     assert by_path["red-0.jpg"]["keep"] == "1" and by_path["red-0-small.jpg"]["keep"] == "0"
     assert by_path["red-0.jpg"]["cluster_name"] == "tabby / tiger cat / Egyptian cat"
+
+
+def test_histogram_counts_each_pair_once_and_exact_copies_at_one() -> None:
+    from explorer.duplicates import histogram, pairs_near
+
+    unit = np.float32(1.0) - np.float32(6e-8)  # an image and its copy, in float32
+    neighbors = np.array([[1, 2], [0, 2], [0, 1]], dtype=np.int32)
+    scores = np.array([[unit, 0.6], [unit, 0.7], [0.6, 0.7]], dtype=np.float32)
+    counts = dict(histogram(neighbors, scores, thresholds=(0.5, 0.65, 0.9, 1.0)))
+    assert counts == {0.5: 3, 0.65: 2, 0.9: 1, 1.0: 1}  # (0,1) listed twice, counted once
+    above, below = pairs_near(neighbors, scores, threshold=0.65, count=1)
+    assert [(i, j) for i, j, _ in above] == [(1, 2)] and [(i, j) for i, j, _ in below] == [(0, 2)]

@@ -92,7 +92,14 @@ def reference(photos: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("fault", "checkpointed"), [("chunk:1", 4), ("chunk:3", 12), ("commit", 24)]
+    ("fault", "checkpointed"),
+    [
+        ("chunk:1", 4),
+        ("chunk:3", 12),
+        ("write:2", 4),  # inside the second chunk's write
+        ("commit", 24),
+        ("write:8", 24),  # inside the index's second data file (after 6 chunks)
+    ],
 )
 def test_kill_then_rerun_equals_an_uninterrupted_build(
     photos: Path, tmp_path: Path, reference: Path, fault: str, checkpointed: int
@@ -101,6 +108,8 @@ def test_kill_then_rerun_equals_an_uninterrupted_build(
     killed = _build(photos, index, fault=fault)
     assert killed.returncode == -signal.SIGKILL
     assert not (index / "manifest.json").exists()  # the first build never became current
+    if fault.startswith("write"):
+        assert any(".tmp-" in p.name for p in index.rglob("*"))  # killed mid-write
     resumed = _build(photos, index)
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
