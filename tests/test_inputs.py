@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,10 @@ def _folder(root: Path) -> tuple[set[str], dict[str, str], int]:
     with open(non_utf8, "wb") as fh:
         fh.write(png(BLUE))
     os.link(root / "plain.png", root / "hardlink.png")
+    (root / "plain-copy.png").write_bytes(files["plain.png"])
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(root / "socket.jpg"))
+    server.close()  # the socket file stays in the folder
     (root / "dangling.jpg").symlink_to(root / "missing.jpg")
     os.mkfifo(root / "fifo.jpg")
     (root / "nested" / "loop").symlink_to(root)
@@ -77,7 +82,7 @@ def _folder(root: Path) -> tuple[set[str], dict[str, str], int]:
             "meta.json",
             ".hidden.png",
         }
-    } | {"animated.gif", "hardlink.png", os.fsdecode(b"caf\xe9.png")}
+    } | {"animated.gif", "hardlink.png", "plain-copy.png", os.fsdecode(b"caf\xe9.png")}
     skips = {
         "empty.jpg": "empty_file",
         "text.jpg": "not_an_image",
@@ -86,6 +91,7 @@ def _folder(root: Path) -> tuple[set[str], dict[str, str], int]:
         "bomb.png": "too_large",
         "dangling.jpg": "dangling_link",
         "fifo.jpg": "not_regular_file",
+        "socket.jpg": "not_regular_file",
     }
     return indexed, skips, 2
 
@@ -137,3 +143,18 @@ def test_every_input_case_through_the_cli(tmp_path: Path) -> None:
         env=env,
     )
     assert human.returncode == 0 and "fifo.jpg" in human.stdout
+    # the same bytes under three names (a hard link, a copy) are reported as exact duplicates
+    dups = subprocess.run(
+        [sys.executable, "-m", "explorer", "duplicates", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert dups.returncode == 0, dups.stderr
+    exact = [
+        sorted(Path(m["path"]).name for m in g["members"] if m["exact"])
+        for g in json.loads(dups.stdout)["groups"]
+    ]
+    # (several other cases are made from the same bytes, so they join the group too)
+    assert any({"hardlink.png", "plain-copy.png", "plain.png"} <= set(g) for g in exact)
