@@ -224,7 +224,8 @@ def test_cli_outputs_parse_and_match_the_index(index: Path, photos: Path) -> Non
         "red-0.jpg",
     ]
     plan_file = index.parent / "plan.csv"
-    wrote = runner.invoke(app, ["duplicates", "--threshold", "0.95", "--out", str(plan_file), *args])
+    to_file = ["duplicates", "--threshold", "0.95", "--out", str(plan_file)]
+    wrote = runner.invoke(app, [*to_file, *args])
     assert wrote.exit_code == 0, wrote.output
     assert plan_file.read_text() == out.stdout
     out = runner.invoke(app, ["duplicates", "--histogram", "--json", *args])
