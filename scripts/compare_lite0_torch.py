@@ -65,9 +65,13 @@ def keras_half(torch_python: str, n_random: int) -> int:
     batch = np.concatenate([np.stack(pixels), noise])
     backbone = lite0.build_backbone()
     features, logits = backbone.features_and_logits(batch)
+    from explorer.torchfile import read_state_dict
+
+    state = read_state_dict(Path(backbone.info.weights), sha256=lite0.WEIGHTS_SHA256)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "keras.npz"
         np.savez(out, pixels=batch, features=features, logits=logits)
+        np.savez(Path(tmp) / "state.npz", **{k.replace(".", "/"): v for k, v in state.items()})
         meta = {
             "pth": backbone.info.weights,
             "names": [p.name for p in files] + [f"noise-{i}" for i in range(n_random)],
@@ -143,8 +147,21 @@ def torch_half(npz: Path, meta_json: str) -> int:
             features = F.relu6(self._bn1(self._conv_head(x))).mean(dim=(2, 3))
             return features, self._fc(features)
 
+    reference = torch.load(meta["pth"], map_location="cpu", weights_only=True)
+    with np.load(npz.with_name("state.npz")) as z:
+        ours = {k.replace("/", "."): z[k] for k in z.files}
+    differ = [
+        k
+        for k, t in reference.items()
+        if k not in ours or ours[k].dtype != t.numpy().dtype or not np.array_equal(ours[k], t)
+    ]
+    print(
+        f"explorer's reader vs torch.load: {len(reference)} tensors, "
+        f"{len(differ)} differ, {len(set(ours) - set(reference))} extra"
+    )
+    same_state = not differ and set(ours) == set(reference)
     model = Lite0().eval()
-    model.load_state_dict(torch.load(meta["pth"], map_location="cpu", weights_only=True))
+    model.load_state_dict(reference)
     data = np.load(npz)
     x = (torch.from_numpy(data["pixels"]).float() - 127.0) / 128.0
     with torch.no_grad():
@@ -159,7 +176,7 @@ def torch_half(npz: Path, meta_json: str) -> int:
     print(f"largest |logit difference|:   {d_logits:.2e}")
     print(f"largest |feature difference|: {d_features:.2e}")
     print(f"same top-1 class everywhere:  {same_top1}")
-    ok = d_logits < TARGET and same_top1
+    ok = d_logits < TARGET and same_top1 and same_state
     print("OK" if ok else f"FAIL: target is a logit difference below {TARGET}")
     return 0 if ok else 1
 
