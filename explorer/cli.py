@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
@@ -59,10 +59,12 @@ WeightsOpt = Annotated[
     ),
 ]
 ClustersOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--clusters",
-        help="k-means clusters: a number, or 'auto' (best silhouette for k in 2..min(20, √n)).",
+        help="k-means clusters: a number, or 'auto' (best silhouette for k in 2..min(20, √n)) "
+        "[default: what the index's clusters were last made with, else auto].",
+        show_default=False,
     ),
 ]
 DupOpt = Annotated[
@@ -222,7 +224,7 @@ def build(
     checkpoint_every: CheckpointOpt = 128,
     batch_size: BatchOpt = None,
     seed: Annotated[int, typer.Option(help="Seed for PCA, k-means and UMAP.")] = 0,
-    clusters: ClustersOpt = "auto",
+    clusters: ClustersOpt = None,
     dup_threshold: DupOpt = None,
     write_report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write the HTML report.")
@@ -302,7 +304,7 @@ def build(
 def _report(
     index: Path,
     out: Path | None,
-    clusters: int | None,
+    clusters: int | Literal["auto", "stored"],
     dup_threshold: float | None,
     seed: int | None,
     progress: Callable[[str, int], Callable[[int], None]],
@@ -321,9 +323,11 @@ def _report(
     )
 
 
-def _parse_clusters(value: str) -> int | None:
+def _parse_clusters(value: str | None) -> int | Literal["auto", "stored"]:
+    if value is None:
+        return "stored"
     if value.strip().lower() == "auto":
-        return None
+        return "auto"
     try:
         k = int(value)
     except ValueError:
@@ -337,7 +341,7 @@ def _parse_clusters(value: str) -> int | None:
 def report(
     index: IndexOpt = DEFAULT_INDEX,
     out: OutOpt = None,
-    clusters: ClustersOpt = "auto",
+    clusters: ClustersOpt = None,
     dup_threshold: DupOpt = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed for k-means and UMAP [default: the build's].")
@@ -347,8 +351,9 @@ def report(
 ) -> None:
     """Rewrite the HTML report from the index, without touching the model.
 
-    Reuses the stored clusters and map when nothing changed; pass --clusters or
-    --seed to recompute them, --dup-threshold to regroup near-duplicates.
+    Reuses the stored clusters and map when nothing changed, and keeps the k
+    they were made with when images changed; pass --clusters K|auto or --seed
+    to recompute them, --dup-threshold to regroup near-duplicates.
 
     Example: explorer report --out cats.html --clusters 12
     """

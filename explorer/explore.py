@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -137,7 +138,7 @@ def report(
     index_path: Path,
     *,
     out: Path | None = None,
-    clusters: int | None = None,
+    clusters: int | Literal["auto", "stored"] = "stored",
     dup_threshold: float | None = None,
     seed: int | None = None,
     progress: Progress = no_progress,
@@ -147,7 +148,9 @@ def report(
     Args:
         index_path: The index.
         out: HTML file; default ``reports/<folder>.html``.
-        clusters: k, or ``None`` for automatic.
+        clusters: k; ``"auto"`` to choose k by silhouette; ``"stored"`` (the
+            default) to keep what the stored analysis was asked for (a fixed
+            k or auto), or auto when there is none.
         dup_threshold: Near-duplicate cosine threshold.
         seed: Seed for k-means and UMAP (default: the index's build seed).
         progress: Progress hook.
@@ -166,8 +169,13 @@ def report(
     index = Index(index_path)
     seed = int((index.manifest.get("meta") or {}).get("seed", 0)) if seed is None else seed
     analysis = index.analysis()
+    if clusters == "stored":
+        stored = analysis.info if analysis is not None else index.manifest.get("analysis") or {}
+        requested: int | None = stored.get("clusters_requested")
+    else:
+        requested = None if clusters == "auto" else clusters
     wanted = {
-        "clusters_requested": clusters,
+        "clusters_requested": requested,
         "seed": seed,
         "generation": index.manifest.get("generation"),
     }
@@ -176,7 +184,7 @@ def report(
         previous = (index.manifest.get("analysis") or {}).get("dup_threshold")
         analysis = analyse(
             index,
-            clusters=clusters,
+            clusters=requested,
             dup_threshold=dup_threshold if dup_threshold is not None else previous,
             seed=seed,
             progress=progress,

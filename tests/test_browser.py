@@ -360,6 +360,32 @@ def test_box_selection_lists_files_and_downloads_csv(page: Any, report_data: Rep
     assert page.locator("#selection").is_hidden()
 
 
+def test_lasso_selection_lists_the_points_inside(page: Any, report_data: ReportData) -> None:
+    page.evaluate("window.scrollTo(0, 0)")
+    n = len(report_data.paths)
+    pos = [page.evaluate("i => ExplorerApp.clientPos(i)", i) for i in range(n)]
+    # a point with no other within 12 px, circled by an 8-sided lasso of radius 7 px
+    lone = next(
+        i
+        for i, (x, y) in enumerate(pos)
+        if all(j == i or abs(x - u) > 12 or abs(y - v) > 12 for j, (u, v) in enumerate(pos))
+    )
+    page.click(".bk-tool-icon-lasso-select")
+    x, y = pos[lone]
+    ring = [(x + 7 * np.cos(a), y + 7 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 9)]
+    page.mouse.move(*ring[0])
+    page.mouse.down()
+    for px, py in ring[1:]:
+        page.mouse.move(px, py, steps=3)
+    page.mouse.up()
+    page.wait_for_function("document.body.dataset.selected === '1'")
+    items = page.locator("#selection .sel-item")
+    assert items.count() == 1
+    assert report_data.paths[lone].rsplit("/", 1)[-1] in (items.first.text_content() or "")
+    page.click("#selection button:has-text('Clear')")
+    page.wait_for_function("document.body.dataset.selected === '0'")
+
+
 def test_hidden_clusters_are_not_hoverable(page: Any, report_data: ReportData) -> None:
     labels = report_data.labels.tolist()
     page.click("button.solo[data-cluster='0']")
@@ -377,6 +403,43 @@ def test_hidden_clusters_are_not_hoverable(page: Any, report_data: ReportData) -
     page.wait_for_selector("#tip:not([hidden])")
     page.click("button.solo[data-cluster='0']")
     page.wait_for_function("ExplorerApp.state.rends.every(r => r.visible)")
+
+
+_LEGEND_GEOMETRY = """() => {
+  const stack = [...Object.values(Bokeh.index)];
+  let legend = null;
+  while (stack.length) {
+    const v = stack.pop();
+    if (v.model.type === "Legend") { legend = v; }
+    if (v.child_views) { stack.push(...v.child_views); }
+    if (v.renderer_views) { stack.push(...v.renderer_views.values()); }
+  }
+  const m = legend.model, fig = Object.values(Bokeh.index)[0].el.getBoundingClientRect();
+  return {left: fig.left + legend.bbox.x0, bottom: fig.top + legend.bbox.y1,
+          pad: m.padding, row: Math.max(m.label_height, m.glyph_height) + m.spacing,
+          shown: m.items.filter(i => i.visible).length};
+}"""
+
+
+def test_legend_click_hides_and_shows_a_cluster(page: Any, report_data: ReportData) -> None:
+    """A real click on a legend entry hides that cluster's points; a second shows them."""
+    page.evaluate("window.scrollTo(0, 0)")
+    g = page.evaluate(_LEGEND_GEOMETRY)
+    k = len(report_data.representatives)
+    assert g["shown"] == k  # one entry per cluster (the tag entry is hidden)
+
+    def click(cluster: int) -> None:
+        # entries stack upwards from the legend's bottom padding, one row each
+        y = g["bottom"] - g["pad"] - g["row"] * (k - cluster - 0.5) + 1
+        page.mouse.click(g["left"] + g["pad"] + 6, y)
+
+    for cluster in (0, k - 1):
+        click(cluster)
+        page.wait_for_function(f"!ExplorerApp.state.rends[{cluster}].visible")
+        visible = page.evaluate("ExplorerApp.state.rends.map(r => r.visible)")
+        assert visible == [c != cluster for c in range(k)]
+        click(cluster)
+        page.wait_for_function("ExplorerApp.state.rends.every(r => r.visible)")
 
 
 def test_gallery_and_duplicates_render_thumbnails(page: Any, report_data: ReportData) -> None:

@@ -78,9 +78,23 @@ def test_cli_report_and_info(families: Path, tmp_path: Path, fake_backbone: Load
     result = runner.invoke(app, ["report", "--index", idx, "--out", str(out), "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["clusters"] >= 2
     result = runner.invoke(app, ["info", "--index", idx])
-    assert "clusters:" in result.stdout
+    assert result.exit_code == 0 and "clusters:  3 (fixed)" in result.stdout
     result = runner.invoke(app, ["build", str(families), "--index", idx, "--clusters", "x"])
     assert result.exit_code == 2 and "--clusters" in result.stderr
+    # --dup-threshold regroups without the model, and later commands remember it
+    groups = {}
+    for t in ("0.999", "0.5"):
+        args = ["report", "--index", idx, "--out", str(out), "--dup-threshold", t, "--json"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        groups[t] = json.loads(result.stdout)["duplicate_groups"]
+        dups = runner.invoke(app, ["duplicates", "--index", idx, "--json"])
+        assert dups.exit_code == 0 and json.loads(dups.stdout)["threshold"] == float(t)
+        assert len(json.loads(dups.stdout)["groups"]) == groups[t]
+    assert groups["0.999"] == 0 < groups["0.5"]  # same-colour families join at 0.5
+    assert "cosine ≥ 0.5" in out.read_text()
+    result = runner.invoke(app, ["report", "--index", idx, "--dup-threshold", "1.5"])
+    assert result.exit_code == 2 and "dup-threshold" in result.stderr
 
 
 @pytest.mark.slow
