@@ -145,3 +145,28 @@ def test_approximate_graph_finds_nearly_all_exact_neighbours() -> None:
     assert np.array_equal(again, idx) and np.array_equal(again_sc, sc)  # seeded: same graph
     tiny, _ = approximate_neighbor_graph(v[:3], k=15)
     assert sorted(tiny[0].tolist()) == [1, 2]
+
+
+def test_graph_and_top_k_never_build_an_n_by_n_matrix() -> None:
+    """Both work in blocks of rows: memory grows linearly in n, never as n x n."""
+    import tracemalloc
+
+    peaks = {}
+    for n in (3000, 12000):
+        vectors = normalize(np.random.default_rng(3).normal(size=(n, 32)).astype(np.float32))
+        for name in ("graph", "top_k"):
+            tracemalloc.start()
+            try:
+                if name == "graph":
+                    nbrs, _ = neighbor_graph(vectors, k=15)
+                else:
+                    idx, _ = top_k(vectors, vectors, k=5, exclude=np.arange(n))
+                _, peaks[name, n] = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+        assert not np.any(nbrs == np.arange(n)[:, None])  # each point's own row excluded
+        assert np.array_equal(idx, nbrs[:, :5])  # the same exact neighbours either way
+    for name in ("graph", "top_k"):
+        small, large = peaks[name, 3000], peaks[name, 12000]
+        assert large < 6 * small, f"{name}: {small / 1e6:.0f} MB -> {large / 1e6:.0f} MB for 4x n"
+        assert large < 12000 * 12000 * 4 / 2, f"{name}: peak {large / 1e6:.0f} MB"  # half of n x n
