@@ -43,7 +43,7 @@ from explorer.errors import IndexCorruptError, IndexLockedError, IndexMissingErr
 from explorer.progress import Progress
 from explorer.search import Projection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_INDEX_DIR = ".explorer"
 MANIFEST = "manifest.json"
 CHECKPOINTS = "checkpoints"
@@ -412,7 +412,8 @@ class Index:
                 f"'explorer build FOLDER --fresh --index {path}'"
             )
         checksum = self.manifest.pop("checksum", None)
-        if checksum != _manifest_digest(self.manifest):
+        legacy = checksum is None and schema < 2  # written before manifests were sealed
+        if not legacy and checksum != _manifest_digest(self.manifest):
             why = "no checksum" if checksum is None else "checksum mismatch"
             raise self._corrupt(MANIFEST, why)
         try:
@@ -490,16 +491,21 @@ class Index:
             raise self._corrupt(self._name(key), "checksum mismatch")
         return data
 
+    def _digest(self, key: str) -> str:
+        """Stream a file through sha256, never holding it whole in memory."""
+        digest = hashlib.sha256()
+        with open(self.path / self._name(key), "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
     def _verify_file(self, key: str) -> None:
         """Stream a (memory-mapped) file through sha256 and compare with the manifest."""
-        digest = hashlib.sha256()
         try:
-            with open(self.path / self._name(key), "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    digest.update(block)
+            digest = self._digest(key)
         except OSError as exc:
             raise self._corrupt(self._name(key), str(exc)) from exc
-        if digest.hexdigest() != self._files[key]["sha256"]:
+        if digest != self._files[key]["sha256"]:
             raise self._corrupt(self._name(key), "checksum mismatch")
 
     def verify_features(self) -> None:
@@ -593,19 +599,18 @@ class Index:
         problems: list[str] = []
         for key, info in self._files.items():
             try:
-                data = (self.path / str(info["name"])).read_bytes()
+                if self._digest(key) != info["sha256"]:
+                    problems.append(f"{info['name']}: checksum mismatch ({key})")
             except OSError as exc:
                 problems.append(f"{info['name']}: unreadable ({exc})")
-                continue
-            if _sha(data) != info["sha256"]:
-                problems.append(f"{info['name']}: checksum mismatch ({key})")
         if problems:
             return problems  # shapes and values of damaged files mean nothing
         n, dim = len(self), self.backbone.dim
+        pca = self.projection()
         checks: list[tuple[str, Callable[[], Any], tuple[int | None, ...]]] = [
             ("features", lambda: self.features, (n, dim)),
-            ("vectors", lambda: self.vectors, (n, None)),
-            ("pca", lambda: self.projection().components, (None, dim)),
+            ("vectors", lambda: self.vectors, (n, pca.n_components)),
+            ("pca", lambda: pca.components, (None, dim)),
         ]
         if "thumb_offsets" in self._files:
             checks.append(("thumb_offsets", lambda: self._npy("thumb_offsets"), (n + 1,)))
@@ -625,8 +630,4 @@ class Index:
                 problems.append(f"{name}: shape {array.shape}, expected {wanted}")
             elif array.dtype.kind == "f" and not _all_finite(array):
                 problems.append(f"{name}: contains NaN or infinity")
-        if not problems:
-            pca = self.projection()
-            if self.vectors.shape[1] != pca.n_components:
-                problems.append(f"{self._name('vectors')}: width differs from the PCA's")
         return problems

@@ -187,6 +187,21 @@ def test_edited_manifest_that_is_still_valid_json_is_refused(
         Index(tmp_path)
 
 
+def test_schema_1_index_without_a_manifest_checksum_still_opens(tmp_path: Path) -> None:
+    """Indexes written before manifests were sealed are read, not sent to a rebuild."""
+    save_index(tmp_path, _data())
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    del manifest["checksum"]
+    manifest["schema"] = 1
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    idx = Index(tmp_path)
+    assert len(idx) == 6 and idx.verify() == []
+    manifest["schema"] = 2  # a current index must carry its checksum
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="no checksum"):
+        Index(tmp_path)
+
+
 def test_verify_finds_nan_and_wrong_shapes(tmp_path: Path) -> None:
     data = _data()
     data.features = data.features.copy()
