@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from explorer.images import display_path
+from explorer.images import display_path, register_formats
 from explorer.index import atomic_write
 from explorer.query import QueryResult
 
@@ -22,6 +22,7 @@ _ACCENT = (31, 119, 180)
 def _tile(path: Path, size: int) -> Image.Image:
     """The image fitted into a square tile, EXIF-rotated; a grey tile if unreadable."""
     tile = Image.new("RGB", (size, size), (235, 235, 235))
+    register_formats()
     try:
         with Image.open(path) as im:
             im.draft("RGB", (size, size))

@@ -10,6 +10,7 @@ file it cannot turn into an image. Only ``KeyboardInterrupt`` and
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import io
 import logging
@@ -35,6 +36,7 @@ __all__ = [
     "Skipped",
     "display_path",
     "load_image",
+    "register_formats",
     "scan_folder",
     "scan_paths",
 ]
@@ -43,8 +45,23 @@ logger = logging.getLogger(__name__)
 
 MODEL_INPUT_SIZE = 224
 THUMBNAIL_SIZE = 160
+# Matched case-insensitively (``IMG_0001.HEIC``). HEIC/HEIF are read through
+# pillow-heif, AVIF through Pillow's own plugin (Pillow >= 11.2).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".gif",
+        ".webp",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".heic",
+        ".heif",
+        ".hif",
+        ".avif",
+    }
 )
 
 # Pillow's own limit (2 x MAX_IMAGE_PIXELS), enforced here too so that a library
@@ -70,6 +87,9 @@ _END_MARKERS = (
     (b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"),
     (b"GIF8", b";"),
 )
+# ISO base media files (HEIC, HEIF, AVIF): a box of (32-bit size, type) first, ``ftyp``.
+_ISOBMFF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+_ISOBMFF_BRANDS += (b"avif", b"avis")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -150,6 +170,44 @@ def display_path(text: str) -> str:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:  # lone surrogates that did not come from surrogateescape
         return _SURROGATE.sub("\ufffd", text)
+
+
+@functools.cache
+def register_formats() -> bool:
+    """Teach Pillow to open HEIC/HEIF files (through pillow-heif), once per process.
+
+    Returns:
+        Whether HEIC/HEIF can be read; without pillow-heif such files are skipped
+        as ``not_an_image`` with a detail that says what to install.
+    """
+    try:
+        import pillow_heif
+    except ImportError:
+        logger.debug("pillow-heif is not installed: HEIC/HEIF files cannot be read")
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _is_isobmff(data: bytes) -> bool:
+    return data[4:8] == b"ftyp" and data[8:12] in _ISOBMFF_BRANDS
+
+
+def _isobmff_truncated(data: bytes) -> bool:
+    """Whether the top-level boxes of a HEIF/AVIF file run past its end."""
+    pos = 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size == 1:  # a 64-bit size follows the type
+            if pos + 16 > len(data):
+                return True
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+        elif size == 0:  # the box runs to the end of the file
+            return False
+        if size < 8:
+            return False  # not a box structure at all: let the decoder's error stand
+        pos += size
+    return pos != len(data)
 
 
 def _is_image_name(name: str) -> bool:
@@ -351,11 +409,14 @@ def _failure_reason(exc: Exception, data: bytes) -> SkipReason:
     riff_size = int.from_bytes(data[4:8], "little") + 8
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) < riff_size:
         return SkipReason.TRUNCATED
+    if _is_isobmff(data) and _isobmff_truncated(data):
+        return SkipReason.TRUNCATED
     return SkipReason.DECODE_ERROR
 
 
 def _open_image(data: bytes) -> Image.Image:
     """Read the header only; the decompression-bomb check fires here."""
+    heif = register_formats()
     try:
         im = Image.open(io.BytesIO(data))
     except MemoryError:
@@ -363,6 +424,12 @@ def _open_image(data: bytes) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise _Skip(SkipReason.TOO_LARGE, _describe(exc)) from exc
     except UnidentifiedImageError as exc:
+        if _is_isobmff(data):  # a HEIF/AVIF file its plugin could not read
+            if _isobmff_truncated(data):
+                raise _Skip(SkipReason.TRUNCATED, "HEIF/AVIF boxes run past the end") from exc
+            if not heif and data[8:12] not in (b"avif", b"avis"):
+                raise _Skip(SkipReason.NOT_AN_IMAGE, "HEIC/HEIF needs pillow-heif") from exc
+            raise _Skip(SkipReason.DECODE_ERROR, "unreadable HEIF/AVIF file") from exc
         raise _Skip(SkipReason.NOT_AN_IMAGE, "unrecognised image format") from exc
     except Exception as exc:
         raise _Skip(_failure_reason(exc, data), _describe(exc)) from exc

@@ -112,7 +112,7 @@ def within(seconds: float, call: Callable[[], Any]) -> Any:
 def test_constants() -> None:
     assert MODEL_INPUT_SIZE == 224
     assert THUMBNAIL_SIZE == 160
-    assert {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"} == IMAGE_EXTENSIONS
+    assert {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"} < IMAGE_EXTENSIONS
     assert SkipReason.TOO_LARGE.value == "too_large"
     assert {r.value for r in SkipReason} >= {"empty_file", "vanished", "decode_error"}
 
