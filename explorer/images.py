@@ -88,8 +88,9 @@ _END_MARKERS = (
     (b"GIF8", b";"),
 )
 # ISO base media files (HEIC, HEIF, AVIF): a box of (32-bit size, type) first, ``ftyp``.
-_ISOBMFF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
-_ISOBMFF_BRANDS += (b"avif", b"avis")
+_ISOBMFF_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
