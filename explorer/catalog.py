@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.capture import read_location
 from explorer.clusters import ClusterSummary, describe_clusters
 from explorer.duplicates import DuplicateSet, duplicate_sets, histogram, pairs_near
 from explorer.errors import UsageError
@@ -155,11 +156,38 @@ def tag(
     return change_tags(index_path, paths, label, remove=remove)
 
 
-EXPORT_COLUMNS = ("path", "cluster", "cluster_name", "tags", "duplicate_group", "keep", "exact")
+EXPORT_COLUMNS = (
+    "path",
+    "cluster",
+    "cluster_name",
+    "tags",
+    "duplicate_group",
+    "keep",
+    "exact",
+    "taken",
+    "taken_source",
+    "camera",
+    "width",
+    "height",
+    "has_gps",
+)
+GPS_COLUMNS = ("latitude", "longitude")
 
 
-def export_rows(index_path: Path, *, progress: Progress = no_progress) -> list[dict[str, object]]:
-    """One row per image: path, cluster, cluster name, tags, duplicate group."""
+def export_rows(
+    index_path: Path, *, gps: bool = False, progress: Progress = no_progress
+) -> list[dict[str, object]]:
+    """One row per image: path, cluster, cluster name, tags, duplicate group, capture facts.
+
+    Args:
+        index_path: The index.
+        gps: Also give each image's GPS coordinates (``latitude``, ``longitude``),
+            read from the file itself: the index never holds them.
+        progress: Progress hook.
+
+    Returns:
+        The rows, in index order; capture facts an older index lacks are empty.
+    """
     index, summaries, labels = clusters(index_path, progress=progress)
     _, sets, _ = duplicates(index_path)
     tags = load_tags(index_path)
@@ -181,8 +209,17 @@ def export_rows(index_path: Path, *, progress: Progress = no_progress) -> list[d
                 "duplicate_group": "" if g is None else g[0],
                 "keep": "" if g is None else int(g[1]),
                 "exact": "" if g is None else int(g[2]),
+                "taken": r.taken or "",
+                "taken_source": r.taken_source or "",
+                "camera": r.camera or "",
+                "width": r.width,
+                "height": r.height,
+                "has_gps": int(r.has_gps),
             }
         )
+        if gps:
+            where = read_location(record_file(r, Path(index.root))) if r.has_gps else None
+            rows[-1].update(zip(GPS_COLUMNS, where or ("", ""), strict=True))
     return rows
 
 

@@ -12,12 +12,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
 from explorer.errors import ExplorerError
 from explorer.progress import no_progress
+
+if TYPE_CHECKING:
+    from explorer.capture import CaptureSummary
 
 T = TypeVar("T")
 
@@ -513,6 +516,7 @@ def info(
 
     Example: explorer info --skipped
     """
+    from explorer.capture import summarise
     from explorer.images import display_path
     from explorer.index import Index
 
@@ -542,6 +546,7 @@ def info(
         "skipped": reasons,
         "updated": idx.manifest.get("updated"),
         "analysis": idx.manifest.get("analysis"),
+        "capture": asdict(summarise(idx.records)),
     }
     if verify:
         data["problems"] = problems
@@ -566,6 +571,7 @@ def info(
                 f" ({', '.join(f'{n} {r}' for r, n in sorted(reasons.items()))})" if reasons else ""
             ),
         ]
+        lines += _capture_lines(summarise(idx.records))
         analysis = data["analysis"]
         if analysis:
             lines.append(f"clusters:  {analysis.get('k')} ({analysis.get('method')})")
@@ -575,6 +581,26 @@ def info(
                 typer.echo(f"  {s.reason:<16} {display_path(s.path)}  {s.detail}")
         if verify:
             typer.echo("verify:    ok")
+
+
+def _capture_lines(c: CaptureSummary) -> list[str]:
+    """``explorer info``'s lines on capture dates, cameras and GPS."""
+    from explorer.images import display_path
+
+    if c.first is None:
+        taken = "unknown"
+    else:
+        taken = f"{c.first[:10]} to {c.last[:10] if c.last else ''} ({c.from_exif} from EXIF"
+        taken += f", {c.from_mtime} from file dates)"
+    if c.unknown:
+        taken += f"; {c.unknown} not read yet (the next build reads them)"
+    cams = ", ".join(f"{display_path(name)} ({n})" for name, n in c.cameras[:3])
+    more = f", {len(c.cameras) - 3} more" if len(c.cameras) > 3 else ""
+    return [
+        f"taken:     {taken}",
+        f"cameras:   {len(c.cameras)}" + (f": {cams}{more}" if c.cameras else ""),
+        f"GPS:       {c.with_gps} images carry a location (not stored; export --gps reads it)",
+    ]
 
 
 def main() -> None:

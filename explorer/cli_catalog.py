@@ -283,10 +283,18 @@ def export(
     index: IndexOpt = DEFAULT_INDEX,
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV (the default).")] = True,
+    gps: Annotated[
+        bool,
+        typer.Option(
+            "--gps",
+            help="Add latitude and longitude columns, read from the files "
+            "(the index never stores locations).",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Export one row per image: path, cluster, cluster name, tags, duplicate group.
+    """Export one row per image: cluster, tags, duplicate group, capture date, camera, size.
 
     Example: explorer export --csv --out catalogue.csv
     """
@@ -294,8 +302,9 @@ def export(
 
     _setup_logging(quiet)
     with _progress(True) as progress:
-        rows = _run(lambda: catalog.export_rows(index, progress=progress))
+        rows = _run(lambda: catalog.export_rows(index, gps=gps, progress=progress))
+    columns = catalog.EXPORT_COLUMNS + (catalog.GPS_COLUMNS if gps else ())
     if as_json:
         _write_or_echo(json.dumps(rows) + "\n", out)
     else:
-        _write_or_echo(catalog.rows_csv(rows, catalog.EXPORT_COLUMNS), out)
+        _write_or_echo(catalog.rows_csv(rows, columns), out)

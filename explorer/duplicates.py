@@ -52,14 +52,19 @@ class DuplicateSet:
         return all(m.exact for m in self.members)
 
 
-def keeper_key(record: ImageRecord) -> tuple[int, int, int, bytes]:
+def keeper_key(record: ImageRecord) -> tuple[int, int, bool, str, int, bytes]:
     """Sort key that puts the best image to keep first.
 
-    Largest resolution, then largest file, then oldest modification time (then path).
+    Largest resolution, then largest file; on a tie, a file with an EXIF
+    capture date (a camera original rather than a re-saved copy), then the
+    earliest capture date, then the oldest modification time (then path).
     """
+    exif_date = record.taken_source == "exif" and record.taken is not None
     return (
         -record.width * record.height,
         -record.size,
+        not exif_date,
+        (record.taken or "")[:19] if exif_date else "",
         record.mtime_ns,
         record.path.encode("utf-8", "surrogateescape"),
     )

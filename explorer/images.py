@@ -25,6 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
+from explorer.capture import Capture, capture_from_exif
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MODEL_INPUT_SIZE",
@@ -147,6 +149,7 @@ class LoadedImage:
     size: int
     mtime_ns: int
     sha256: str
+    capture: Capture
 
 
 class _Skip(Exception):
@@ -442,15 +445,27 @@ def _open_image(data: bytes) -> Image.Image:
     return im
 
 
-def _orientation(im: Image.Image) -> Image.Transpose | None:
-    """The transposition the EXIF orientation asks for; None when absent or unreadable."""
+def _exif(im: Image.Image) -> Image.Exif | None:
+    """The parsed EXIF block (orientation, capture facts); None when unreadable."""
     try:
-        value = im.getexif().get(0x0112, 1)
-        return _ORIENTATION.get(int(value))
+        return im.getexif()
     except MemoryError:
         raise
     except Exception as exc:  # bad EXIF must not lose the image
         logger.debug("ignoring unreadable EXIF: %s", _describe(exc))
+        return None
+
+
+def _orientation(exif: Image.Exif | None) -> Image.Transpose | None:
+    """The transposition the EXIF orientation asks for; None when absent or unreadable."""
+    if exif is None:
+        return None
+    try:
+        return _ORIENTATION.get(int(exif.get(0x0112, 1)))
+    except MemoryError:
+        raise
+    except Exception as exc:  # bad EXIF must not lose the image
+        logger.debug("ignoring unreadable EXIF orientation: %s", _describe(exc))
         return None
 
 
@@ -480,8 +495,8 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im if mode == "RGB" else im.convert("RGB")
 
 
-def _decode(data: bytes, *, need: int) -> tuple[Image.Image, int, int]:
-    """Decode the first frame to upright 8-bit RGB; also return the oriented original size."""
+def _decode(data: bytes, *, need: int) -> tuple[Image.Image, int, int, Image.Exif | None]:
+    """Decode the first frame to upright 8-bit RGB; also the oriented original size and EXIF."""
     im = _open_image(data)
     width, height = im.size
     if im.format in ("JPEG", "MPO"):
@@ -493,7 +508,8 @@ def _decode(data: bytes, *, need: int) -> tuple[Image.Image, int, int]:
         raise
     except Exception as exc:
         raise _Skip(_failure_reason(exc, data), _describe(exc)) from exc
-    method = _orientation(im)
+    exif = _exif(im)
+    method = _orientation(exif)
     rgb = _to_rgb(im)
     if method is not None:
         rgb = rgb.transpose(method)
@@ -504,7 +520,7 @@ def _decode(data: bytes, *, need: int) -> tuple[Image.Image, int, int]:
             Image.Transpose.ROTATE_90,
         ):
             width, height = height, width
-    return rgb, width, height
+    return rgb, width, height, exif
 
 
 def _encode_thumbnail(rgb: Image.Image, max_side: int) -> bytes:
@@ -526,7 +542,8 @@ def load_image(
     Steps (INPUTS.md): open without blocking and ``fstat`` (regular, non-empty);
     read and hash the bytes once; parse the header (bomb check); decode the
     first frame (JPEG at reduced scale via ``draft``); apply the EXIF
-    orientation; normalise to 8-bit RGB; resize.
+    orientation and read the capture facts from the same EXIF block;
+    normalise to 8-bit RGB; resize.
 
     Args:
         path: The file to decode.
@@ -546,10 +563,11 @@ def load_image(
         raise ValueError(f"thumbnail_size must be between 1 and 16383, got {thumbnail_size}")
     try:
         data, st = _read_file(path)
-        rgb, width, height = _decode(data, need=max(size, thumbnail_size))
+        rgb, width, height, exif = _decode(data, need=max(size, thumbnail_size))
         model = rgb.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
         pixels = np.array(model, dtype=np.uint8)
         thumbnail = _encode_thumbnail(rgb, thumbnail_size)
+        capture = capture_from_exif(exif, mtime_ns=st.st_mtime_ns)
     except _Skip as skip:
         return Skipped(path, skip.reason, skip.detail)
     except MemoryError:
@@ -566,4 +584,5 @@ def load_image(
         size=st.st_size,
         mtime_ns=st.st_mtime_ns,
         sha256=hashlib.sha256(data).hexdigest(),
+        capture=capture,
     )

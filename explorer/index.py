@@ -68,6 +68,12 @@ class ImageRecord:
     sha256: str
     width: int
     height: int
+    # Capture facts (explorer.capture); optional so that older indexes load.
+    # ``taken_source`` None: not read yet (the next build reads the header).
+    taken: str | None = None
+    taken_source: str | None = None
+    camera: str | None = None
+    has_gps: bool = False
 
 
 @dataclass(frozen=True)

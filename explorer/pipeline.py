@@ -41,7 +41,7 @@ from explorer.index import (
     save_index,
 )
 from explorer.progress import Progress, no_progress
-from explorer.rows import Rows, record_path, sort_key, touched
+from explorer.rows import Rows, record_path, sort_key, touched, upgraded
 from explorer.search import PCA_COMPONENTS, Projection, fit_projection, project
 
 log = logging.getLogger(__name__)
@@ -406,17 +406,19 @@ def build(
             key = record_path(cand.path, root)
             hit = chunks.get(key)
             if hit is not None and _same_stat(hit[0].records[hit[1]], cand):
-                rows.add_chunk_row(*hit)
+                rows.add_chunk_row(*hit, record=upgraded(hit[0].records[hit[1]], root))
                 summary.resumed += 1
                 continue
             i = old_pos.get(key)
             if old is not None and i is not None:
                 rec = old.records[i]
                 if _same_stat(rec, cand):
-                    old_rows.append((i, rec))
+                    # an index made before capture facts were kept gains them here,
+                    # from the file's header, without extracting features again
+                    old_rows.append((i, upgraded(rec, root)))
                     continue
                 if _content_unchanged(rec, cand):
-                    old_rows.append((i, touched(rec, cand.mtime_ns)))
+                    old_rows.append((i, touched(rec, cand.mtime_ns, root)))
                     continue
             todo.append(cand)
         summary.unchanged = len(old_rows)

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from explorer.backbones import BackboneInfo, top_classes
+from explorer.capture import Capture, read_capture
 from explorer.checkpoints import Chunk
 from explorer.extract import Batch
 from explorer.images import LoadedImage
@@ -154,7 +155,7 @@ class Rows:
 
 def loaded_record(image: LoadedImage, root: Path) -> ImageRecord:
     """The index record of a freshly decoded image."""
-    return ImageRecord(
+    record = ImageRecord(
         path=record_path(image.path, root),
         size=image.size,
         mtime_ns=image.mtime_ns,
@@ -162,11 +163,38 @@ def loaded_record(image: LoadedImage, root: Path) -> ImageRecord:
         width=image.width,
         height=image.height,
     )
+    return with_capture(record, image.capture)
 
 
-def touched(record: ImageRecord, mtime_ns: int) -> ImageRecord:
-    """The same record with a new modification time."""
-    return replace(record, mtime_ns=mtime_ns)
+def with_capture(record: ImageRecord, capture: Capture) -> ImageRecord:
+    """The same record with its capture facts."""
+    return replace(
+        record,
+        taken=capture.taken,
+        taken_source=capture.taken_source,
+        camera=capture.camera,
+        has_gps=capture.has_gps,
+    )
+
+
+def needs_capture(record: ImageRecord) -> bool:
+    """Whether a record lacks capture facts (made before they were kept)."""
+    return record.taken_source is None
+
+
+def touched(record: ImageRecord, mtime_ns: int, root: Path) -> ImageRecord:
+    """The same record with a new modification time (and a date from it, if that was its source)."""
+    record = replace(record, mtime_ns=mtime_ns)
+    if record.taken_source in (None, "mtime"):
+        record = with_capture(record, read_capture(record_file(record, root), mtime_ns=mtime_ns))
+    return record
+
+
+def upgraded(record: ImageRecord, root: Path) -> ImageRecord:
+    """A record of an older index with its capture facts read from the file's header."""
+    if not needs_capture(record):
+        return record
+    return with_capture(record, read_capture(record_file(record, root), mtime_ns=record.mtime_ns))
 
 
 def _stack_or_none(items: Sequence[NDArray[Any] | None]) -> NDArray[Any] | None:
