@@ -67,6 +67,7 @@ from common import (  # benchmarks/common.py (run as scripts)
     say,
     source_revision,
 )
+from decode import seed_loop, stage_costs  # benchmarks/decode.py
 from numpy.typing import NDArray
 
 import explorer
@@ -215,6 +216,90 @@ def build_figures(run: BuildRun, bare: dict[str, Any], prefix: str) -> dict[str,
         f"{prefix}ratio_steady": ratio(steady),
         f"{prefix}steady_cpu_s_per_image": r(cpu),
         f"{prefix}cpu_ratio_steady": r(bare["cpu_s_per_image"] / cpu) if cpu else None,
+    }
+
+
+def measure_rounds(
+    args: argparse.Namespace,
+    root: Path,
+    backbone: Backbone,
+    pixels: NDArray[np.uint8],
+    *,
+    index_path: Path,
+    meter: Meter,
+    tag: str,
+) -> tuple[dict[str, Any], BuildRun, list[dict[str, Any]]]:
+    """``--repeat`` rounds of (bare model, fresh build) on one folder; the best of each."""
+    rounds: list[dict[str, Any]] = []
+    bare: dict[str, Any] | None = None
+    best: BuildRun | None = None
+    n = len(pixels)
+    for r in range(1, args.repeat + 1):
+        with meter.measure(f"bare_{tag}{r}"):
+            point = time_embed(backbone, pixels, batch_size=backbone.batch_size, images=n)
+        say(f"round {r}: bare model {point['images_per_s']:.2f} images/s")
+        with meter.measure(f"build_{tag}{r}"):
+            run_ = run_build(
+                root,
+                index_path=index_path,
+                backbone=args.backbone,
+                weights=args.weights,
+                fresh=True,
+            )
+        steady = run_.steady_images_per_s()
+        rounds.append(
+            {
+                "bare_images_per_s": point["images_per_s"],
+                "build_images_per_s": round(run_.summary.images_per_second, 3),
+                "build_steady_images_per_s": None if steady is None else round(steady, 3),
+                "bare_others_cores": meter.phases[f"bare_{tag}{r}"].others_cores,
+                "build_others_cores": meter.phases[f"build_{tag}{r}"].others_cores,
+            }
+        )
+        say(f"round {r}: build {rounds[-1]}")
+        if bare is None or point["images_per_s"] > bare["images_per_s"]:
+            bare = point
+        if best is None or run_.summary.images_per_second > best.summary.images_per_second:
+            best = run_
+    assert bare is not None and best is not None  # --repeat >= 1
+    return bare, best, rounds
+
+
+FOLDER_KEYS = (
+    "build_images",
+    "build_images_per_s",
+    "build_steady_images_per_s",
+    "build_ratio",
+    "build_ratio_steady",
+    "build_steady_cpu_s_per_image",
+    "build_cpu_ratio_steady",
+)
+
+
+def folder_entry(
+    folder: Path, figures: dict[str, Any], bare: dict[str, Any], best: BuildRun | None = None
+) -> dict[str, Any]:
+    """The per-folder figures of a run with several ``--images`` folders."""
+    entry: dict[str, Any] = {"images_dir": str(folder), "bare_images_per_s": bare["images_per_s"]}
+    entry["bare_cpu_s_per_image"] = bare["cpu_s_per_image"]
+    entry.update({k: figures.get(k) for k in FOLDER_KEYS})
+    return entry
+
+
+def versus_seed(
+    args: argparse.Namespace, root: Path, out: dict[str, Any], *, meter: Meter
+) -> dict[str, Any]:
+    """The seed project's per-image Keras loop on the first folder, against this run's build."""
+    paths = [c.path for c in scan_folder(root).candidates]
+    with meter.measure("seed_loop"):
+        seed = seed_loop(paths)
+    ratio = out["build_images_per_s"] / seed["images_per_s"] if seed["images_per_s"] else None
+    say(f"seed loop (load_img + one predict per image, VGG16 fc2): {seed['images_per_s']} images/s")
+    return {
+        "seed": seed,
+        "explorer_backbone": args.backbone,
+        "explorer_build_images_per_s": out["build_images_per_s"],
+        "ratio": None if ratio is None else round(ratio, 2),
     }
 
 
@@ -504,7 +589,25 @@ def compare_backbones(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=Path, required=True, help="folder of images")
+    parser.add_argument(
+        "--images",
+        type=Path,
+        action="append",
+        required=True,
+        help="folder of images; give it again for more folders, each measured in the same "
+        "run (bare model and build; the rebuild, add and query figures use the first)",
+    )
+    parser.add_argument(
+        "--decode-stages",
+        action="store_true",
+        help="also time each step of loading an image (CPU ms per image, one thread), per folder",
+    )
+    parser.add_argument(
+        "--versus-seed",
+        action="store_true",
+        help="also time the seed project's loop on the first folder: Keras load_img + one "
+        "model.predict per image, VGG16 fc2 (random weights: same cost, no download)",
+    )
     parser.add_argument("--backbone", default="vgg16", help="backbone name (default: vgg16)")
     parser.add_argument(
         "--weights",
@@ -591,21 +694,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quiet_wait_total is not None and args.quiet_wait_total < 0:
         parser.error("--quiet-wait-total must be >= 0")
     args.add_new = max(1, round(args.add_base * args.add_fraction)) if args.add_base else 0
-    if not args.images.is_dir():
-        parser.error(f"--images: not a folder: {args.images}")
+    for folder in args.images:
+        if not folder.is_dir():
+            parser.error(f"--images: not a folder: {folder}")
     return args
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """All the measurements; returns the JSON-ready result."""
     meter = Meter(quiet_wait=args.quiet_wait, quiet_wait_total=args.quiet_wait_total)
-    root = args.images.resolve()
+    root = args.images[0].resolve()
     out: dict[str, Any] = {
         "benchmark": "extract",
         "machine": machine_info(LIBRARIES),
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "source": source_revision(explorer.__file__),
-        "images_dir": str(args.images),
+        "images_dir": str(args.images[0]),
         "backbone": args.backbone,
         "weights": args.weights,
     }
@@ -628,37 +732,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     say(f"loaded {args.backbone} in {meter.phases['bare_model_load'].seconds:.1f} s")
 
     index_path = work / "index"
-    rounds: list[dict[str, Any]] = []
-    bare: dict[str, Any] | None = None
-    best: BuildRun | None = None
-    for r in range(1, args.repeat + 1):
-        with meter.measure(f"bare_{r}"):
-            point = time_embed(backbone, pixels, batch_size=backbone.batch_size, images=n)
-        say(f"round {r}: bare model {point['images_per_s']:.2f} images/s")
-        with meter.measure(f"build_{r}"):
-            run_ = run_build(
-                root,
-                index_path=index_path,
-                backbone=args.backbone,
-                weights=args.weights,
-                fresh=True,
-            )
-        steady = run_.steady_images_per_s()
-        rounds.append(
-            {
-                "bare_images_per_s": point["images_per_s"],
-                "build_images_per_s": round(run_.summary.images_per_second, 3),
-                "build_steady_images_per_s": None if steady is None else round(steady, 3),
-                "bare_others_cores": meter.phases[f"bare_{r}"].others_cores,
-                "build_others_cores": meter.phases[f"build_{r}"].others_cores,
-            }
-        )
-        say(f"round {r}: build {rounds[-1]}")
-        if bare is None or point["images_per_s"] > bare["images_per_s"]:
-            bare = point
-        if best is None or run_.summary.images_per_second > best.summary.images_per_second:
-            best = run_
-    assert bare is not None and best is not None  # --repeat >= 1
+    bare, best, rounds = measure_rounds(
+        args, root, backbone, pixels, index_path=index_path, meter=meter, tag=""
+    )
     out["bare_images_per_s"] = bare["images_per_s"]
     out["bare"] = bare
     out.update(build_figures(best, bare, "build_"))
@@ -668,6 +744,30 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         f"(ratio {out['build_ratio']}), steady {out['build_steady_images_per_s']} "
         f"(ratio {out['build_ratio_steady']})"
     )
+    folders = [folder_entry(args.images[0], out, bare, best)]
+    for extra in args.images[1:]:
+        extra_pixels = decode_folder(extra.resolve())
+        extra_bare, extra_best, extra_rounds = measure_rounds(
+            args,
+            extra.resolve(),
+            backbone,
+            extra_pixels,
+            index_path=work / f"index-{len(folders)}",
+            meter=meter,
+            tag=f"{len(folders)}_",
+        )
+        entry = folder_entry(extra, build_figures(extra_best, extra_bare, "build_"), extra_bare)
+        entry["rounds"] = extra_rounds
+        folders.append(entry)
+        say(f"{extra}: {entry}")
+    if args.decode_stages:
+        for entry, folder in zip(folders, args.images, strict=True):
+            paths = [c.path for c in scan_folder(folder.resolve()).candidates][:200]
+            with meter.measure(f"decode_stages_{folder.name}"):
+                entry["decode_stages"] = stage_costs(paths)
+    out["folders"] = folders
+    if args.versus_seed:
+        out["versus_seed"] = versus_seed(args, root, out, meter=meter)
 
     sweep = []
     for size in args.batch_sizes:

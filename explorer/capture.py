@@ -113,7 +113,7 @@ def capture_from_exif(exif: Image.Exif | None, *, mtime_ns: int) -> Capture:
     """
     taken = camera = None
     has_gps = False
-    if exif is not None:
+    if exif:  # most PNGs and clip art have none: skip straight to the fallback
         try:
             taken = _exif_date(exif)
             camera = _camera(exif)

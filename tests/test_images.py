@@ -717,3 +717,27 @@ def test_any_byte_name_round_trips(tmp_path_factory: pytest.TempPathFactory, ste
     assert "\ufffd" in display_path(candidate.path.name) or display_path(
         candidate.path.name
     ) == name.decode("utf-8")
+
+
+@pytest.mark.parametrize("size", [(2000, 1400), (1500, 700), (700, 2100), (225, 300)])
+def test_shared_reduction_keeps_model_input_identical(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    # The model input and the thumbnail share one box reduction; the model input
+    # must stay exactly what Lanczos with reducing_gap=3 gives, so features are unchanged.
+    rng = np.random.default_rng(size[0])
+    array = rng.integers(0, 256, (size[1] // 10, size[0] // 10, 3), dtype=np.uint8)
+    im = Image.fromarray(array).resize(size, Image.Resampling.BILINEAR)
+    im.putalpha(200)  # transparency: the composite on white happens first
+    path = write(tmp_path / "big.png", encode(im, "PNG", compress_level=1))
+    result = loaded(path)
+    rgb = Image.new("RGB", size, WHITE)
+    rgb.paste(im, (0, 0), im)
+    direct = np.array(rgb.resize((224, 224), Image.Resampling.LANCZOS, reducing_gap=3.0))
+    assert np.array_equal(result.pixels, direct)
+    reference = Image.new("RGBA", size, (*WHITE, 255))
+    reference.alpha_composite(im)
+    assert np.array_equal(np.asarray(rgb), np.asarray(reference.convert("RGB")))
+    thumb = Image.open(io.BytesIO(result.thumbnail))
+    assert max(thumb.size) == THUMBNAIL_SIZE
+    assert abs(thumb.width / thumb.height - size[0] / size[1]) < 0.02
