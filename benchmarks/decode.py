@@ -24,7 +24,6 @@ import numpy as np
 from PIL import Image
 
 from explorer import images
-from explorer.capture import capture_from_exif
 
 STAGES = (
     "read",
@@ -46,6 +45,8 @@ def _marker(marks: list[float]) -> Callable[[], None]:
 
 def stage_costs(paths: Sequence[Path]) -> dict[str, Any]:
     """CPU ms per image of each loading step over ``paths`` (unreadable files left out)."""
+    from explorer.capture import capture_from_exif
+
     size, side = images.MODEL_INPUT_SIZE, images.THUMBNAIL_SIZE
     spent = dict.fromkeys(STAGES, 0.0)
     done = 0

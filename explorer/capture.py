@@ -25,6 +25,7 @@ __all__ = [
     "Capture",
     "CaptureSummary",
     "capture_from_exif",
+    "describe",
     "read_capture",
     "read_location",
     "summarise",
@@ -188,6 +189,22 @@ def read_location(path: Path) -> tuple[float, float] | None:
         raise
     except Exception:  # no GPS block, or one with the wrong shape
         return None
+
+
+def describe(record: Any) -> str:
+    """One line for people: ``2019-07-14 18:30 · Canon EOS 5D · 4032×3024``.
+
+    A date from the file's modification time says so; GPS is never mentioned
+    beyond its presence. ``record`` is an index record.
+    """
+    parts = []
+    if record.taken:
+        when = record.taken[:16].replace("T", " ")
+        parts.append(f"{when} (file date)" if record.taken_source == "mtime" else when)
+    if record.camera:
+        parts.append(record.camera)
+    parts.append(f"{record.width}×{record.height}")
+    return " · ".join(parts)
 
 
 @dataclass(frozen=True)

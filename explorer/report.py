@@ -108,6 +108,9 @@ class ReportData:
         duplicate_examples: Optional ``(above, below)`` example pairs
             ``(i, j, cosine)`` just above and just below ``dup_threshold``,
             shown under the histogram so the cut can be judged by eye.
+        captions: Optional per image, one line on when and with what it was
+            taken (``explorer.capture.describe``; untrusted text), shown in the
+            pinned panel. Never a location.
     """
 
     title: str
@@ -130,6 +133,7 @@ class ReportData:
     duplicate_examples: tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]] | None = (
         None
     )
+    captions: list[str] | None = None
 
 
 def write_report(
@@ -224,6 +228,8 @@ def _validate_extras(data: ReportData, n: int) -> None:
         raise ValueError(f"data.tags must hold one list of strings per image ({n})")
     if data.exact_duplicates is not None and len(data.exact_duplicates) != n:
         raise ValueError(f"data.exact_duplicates must hold one flag per image ({n})")
+    if data.captions is not None and len(data.captions) != n:
+        raise ValueError(f"data.captions must hold one line per image ({n})")
     groups = data.duplicate_groups
     keepers = data.duplicate_keepers
     if keepers is not None and (
@@ -472,6 +478,7 @@ def _payload(
         ],
         "exact": [i for i, e in enumerate(data.exact_duplicates or []) if e],
         "tags": _tag_payload(data.tags),
+        "captions": [_clean(c) for c in data.captions] if data.captions else [],
         "dup_threshold": None if data.dup_threshold is None else float(data.dup_threshold),
         "near": [
             [[int(i), int(j), round(float(c), 3)] for i, j, c in side]

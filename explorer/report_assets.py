@@ -691,7 +691,9 @@ APP_JS = r"""(function () {
     }
     if (D.isExact[i]) { tags.append(el("span", "tag warn", "exact copy")); }
     box.append(head, fig, el("div", "pin-name", D.names[i]),
-      el("div", "pin-path", D.paths[i]), tags);
+      el("div", "pin-path", D.paths[i]));
+    if (D.captions[i]) { box.append(el("div", "pin-path pin-capture", D.captions[i])); }
+    box.append(tags);
     if (D.tagsOf[i]) {
       var tl = tagChips(i, true);
       tl.classList.add("pin-taglist");

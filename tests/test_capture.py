@@ -16,7 +16,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from explorer import index as index_module
-from explorer.capture import Capture, capture_from_exif, read_capture, read_location, summarise
+from explorer.capture import (
+    Capture,
+    capture_from_exif,
+    describe,
+    read_capture,
+    read_location,
+    summarise,
+)
 from explorer.cli import app
 from explorer.duplicates import keeper_key
 from explorer.images import LoadedImage, load_image, register_formats
@@ -272,3 +279,29 @@ def test_touched_file_dated_by_mtime_gets_the_new_date(folder: Path, tmp_path: P
     rows = _export(index)
     assert rows["scan.png"]["taken"] == local_iso(later)
     assert rows["canon.jpg"]["taken"] == "2019-07-14T18:30:05+02:00"
+
+
+# ---------------------------------------------------------------- the report
+
+
+def test_describe_says_where_a_date_came_from() -> None:
+    r = ImageRecord("a.jpg", 1, 1, "x", 4032, 3024, "2019-07-14T18:30:05+02:00", "exif", "Canon")
+    assert describe(r) == "2019-07-14 18:30 · Canon · 4032×3024"
+    m = dataclasses.replace(r, taken_source="mtime", camera=None)
+    assert describe(m) == "2019-07-14 18:30 (file date) · 4032×3024"
+    assert describe(ImageRecord("b.png", 1, 1, "x", 5, 6)) == "5×6"
+
+
+def test_report_captions_are_escaped_and_never_a_location(tmp_path: Path) -> None:
+    from explorer.report import write_report
+    from tests.test_report import HOSTILE, HOSTILE_RAW, make_report_data, page_data
+
+    data = make_report_data(n_per_family=3)
+    n = len(data.paths)
+    captions = [f"2019-07-14 18:30 · {HOSTILE}" if i == 1 else f"{i}×{i}" for i in range(n)]
+    text = write_report(dataclasses.replace(data, captions=captions), tmp_path / "r.html")
+    html = text.read_text(encoding="utf-8")
+    assert HOSTILE_RAW not in html
+    assert page_data(html)["captions"] == captions
+    with pytest.raises(ValueError, match="captions"):
+        write_report(dataclasses.replace(data, captions=captions[:-1]), tmp_path / "s.html")
