@@ -21,6 +21,20 @@ from tests.test_images import BLUE, RED, _bomb_png, _oriented_jpeg, encode, jpeg
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 
 
+def _heif(colour: tuple[int, int, int], fmt: str) -> bytes:
+    """A HEIC (through pillow-heif) or AVIF (Pillow's plugin) file."""
+    from explorer.images import register_formats
+
+    assert register_formats()
+    return encode(Image.new("RGB", (64, 48), colour), fmt, quality=80)
+
+
+def _damaged(data: bytes) -> bytes:
+    """The same file with 64 zero bytes in the middle of its payload."""
+    middle = len(data) // 2
+    return data[:middle] + bytes(64) + data[middle + 64 :]
+
+
 def _folder(root: Path) -> tuple[set[str], dict[str, str], int]:
     """Make every case; return (expected indexed paths, expected skips, ignored count)."""
     root.mkdir()
@@ -46,6 +60,10 @@ def _folder(root: Path) -> tuple[set[str], dict[str, str], int]:
         "random.png": os.urandom(300),
         "truncated.jpg": jpeg(RED, (200, 200))[:300],
         "bomb.png": _bomb_png(),
+        "IMG_0001.HEIC": _heif(RED, "HEIF"),
+        "export.avif": _heif(BLUE, "AVIF"),
+        "cut.heic": _heif(BLUE, "HEIF")[:200],
+        "damaged.avif": _damaged(_heif(RED, "AVIF")),
         "notes.txt": b"ignored",
         "meta.json": b"{}",
         ".hidden.png": png(RED),
@@ -78,6 +96,8 @@ def _folder(root: Path) -> tuple[set[str], dict[str, str], int]:
             "random.png",
             "truncated.jpg",
             "bomb.png",
+            "cut.heic",
+            "damaged.avif",
             "notes.txt",
             "meta.json",
             ".hidden.png",
@@ -89,6 +109,8 @@ def _folder(root: Path) -> tuple[set[str], dict[str, str], int]:
         "random.png": "not_an_image",
         "truncated.jpg": "truncated",
         "bomb.png": "too_large",
+        "cut.heic": "truncated",
+        "damaged.avif": "decode_error",
         "dangling.jpg": "dangling_link",
         "fifo.jpg": "not_regular_file",
         "socket.jpg": "not_regular_file",
