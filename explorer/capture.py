@@ -26,6 +26,7 @@ __all__ = [
     "CaptureSummary",
     "capture_from_exif",
     "describe",
+    "facets",
     "read_capture",
     "read_location",
     "summarise",
@@ -205,6 +206,23 @@ def describe(record: Any) -> str:
         parts.append(record.camera)
     parts.append(f"{record.width}×{record.height}")
     return " · ".join(parts)
+
+
+def facets(records: Iterable[Any]) -> dict[str, list[str | None]]:
+    """What the report's map can be coloured by: the year taken and the camera.
+
+    A year that came from the file's modification time says so
+    (``"2026 (file date)"``). ``records`` are index records.
+    """
+    years: list[str | None] = []
+    cameras: list[str | None] = []
+    for r in records:
+        year = r.taken[:4] if r.taken else None
+        if year and r.taken_source == "mtime":
+            year += " (file date)"
+        years.append(year)
+        cameras.append(r.camera)
+    return {"Year taken": years, "Camera": cameras}
 
 
 @dataclass(frozen=True)

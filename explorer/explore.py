@@ -160,7 +160,7 @@ def report(
     """
     from explorer.analysis import DEFAULT_DUP_THRESHOLD, Clustering, find_duplicates
     from explorer.analysis import representatives as nearest_centre
-    from explorer.capture import describe
+    from explorer.capture import describe, facets
     from explorer.clusters import cluster_names
     from explorer.duplicates import histogram, keeper_key, pairs_near
     from explorer.report import ReportData, write_report
@@ -248,6 +248,7 @@ def report(
         dup_threshold=threshold,
         duplicate_examples=pairs_near(analysis.neighbors, analysis.scores, threshold=threshold),
         captions=[describe(r) for r in records],
+        facets=facets(records),
     )
     path = write_report(data, out or default_report_path(index.root), progress=progress)
     return ReportSummary(

@@ -111,6 +111,9 @@ class ReportData:
         captions: Optional per image, one line on when and with what it was
             taken (``explorer.capture.describe``; untrusted text), shown in the
             pinned panel. Never a location.
+        facets: Optional groupings the map can be coloured by, e.g.
+            ``{"Year taken": ["2019", None, ...], "Camera": [...]}``: per facet,
+            one value per image (``None``: none); untrusted text.
     """
 
     title: str
@@ -134,6 +137,7 @@ class ReportData:
         None
     )
     captions: list[str] | None = None
+    facets: dict[str, list[str | None]] | None = None
 
 
 def write_report(
@@ -230,6 +234,9 @@ def _validate_extras(data: ReportData, n: int) -> None:
         raise ValueError(f"data.exact_duplicates must hold one flag per image ({n})")
     if data.captions is not None and len(data.captions) != n:
         raise ValueError(f"data.captions must hold one line per image ({n})")
+    for name, values in (data.facets or {}).items():
+        if len(values) != n:
+            raise ValueError(f"data.facets[{name!r}] must hold one value per image ({n})")
     groups = data.duplicate_groups
     keepers = data.duplicate_keepers
     if keepers is not None and (
@@ -479,6 +486,7 @@ def _payload(
         "exact": [i for i, e in enumerate(data.exact_duplicates or []) if e],
         "tags": _tag_payload(data.tags),
         "captions": [_clean(c) for c in data.captions] if data.captions else [],
+        "facets": _facet_payload(data.facets),
         "dup_threshold": None if data.dup_threshold is None else float(data.dup_threshold),
         "near": [
             [[int(i), int(j), round(float(c), 3)] for i, j, c in side]
@@ -491,6 +499,24 @@ def _payload(
         "alpha": alpha,
         "line_alpha": alpha,
     }
+
+
+def _facet_payload(facets: dict[str, list[str | None]] | None) -> list[dict[str, Any]]:
+    """Per facet, each distinct value once, sorted, with the images that have it."""
+    out = []
+    for name, values in (facets or {}).items():
+        members: dict[str, list[int]] = {}
+        for i, value in enumerate(values):
+            if value:
+                members.setdefault(_clean(value), []).append(i)
+        if members:
+            out.append(
+                {
+                    "name": _clean(name),
+                    "values": [{"name": v, "m": members[v]} for v in sorted(members)],
+                }
+            )
+    return out
 
 
 def _tag_payload(tags: list[list[str]] | None) -> list[dict[str, Any]]:

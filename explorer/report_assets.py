@@ -847,7 +847,7 @@ APP_JS = r"""(function () {
         chosen = new Uint8Array(N);
         S.selected.forEach(function (i) { chosen[i] = 1; });
       }
-      D.tags[t].m.forEach(function (i) {
+      D.sets[t].m.forEach(function (i) {
         if (visible(D.labels[i]) && (!chosen || chosen[i])) { m.push(i); }
       });
     }
@@ -856,7 +856,7 @@ APP_JS = r"""(function () {
   }
   function colorBy(t) {
     t = Number(t);
-    if (!(t >= 0 && t < D.tags.length)) { t = -1; }
+    if (!(t >= 0 && t < D.sets.length)) { t = -1; }
     S.colorTag = t;
     S.rends.forEach(function (r, c) {
       var col = t >= 0 ? D.grey : D.clusters[c].color;
@@ -865,12 +865,13 @@ APP_JS = r"""(function () {
       });
     });
     if (t >= 0) {
-      var name = D.tags[t].name;
-      S.tagItem.label = {value: "tag: " + short(name, 30) + " (" + D.tags[t].m.length + ")"};
+      var name = (t < D.tags.length ? "tag: " : "") + D.sets[t].name;
+      S.tagItem.label = {value: short(name, 35) + " (" + D.sets[t].m.length + ")"};
     }
     S.tagItem.visible = t >= 0;
     S.tagRend.visible = true;
-    S.legend.title = t >= 0 ? "Tagged vs. others (grey) · click to hide"
+    var which = t < D.tags.length ? "Tagged" : "Chosen";
+    S.legend.title = t >= 0 ? which + " vs. others (grey) · click to hide"
       : "Clusters · click to hide";
     drawTagged();
     $("color-by").value = String(t);
@@ -882,22 +883,29 @@ APP_JS = r"""(function () {
   function short(s, n) { return s.length <= n ? s : s.slice(0, n - 1) + "…"; }
   function setupColorBy() {
     var box = $("color-by-box"), select = $("color-by");
-    if (!D.tags.length) { box.hidden = true; return; }
-    var group = el("optgroup");
-    group.label = "Tag";
-    D.tags.forEach(function (tg, t) {
-      var o = el("option", "", short(tg.name, 40) + " (" + tg.m.length + ")");
-      o.value = String(t);
-      o.title = tg.name;
-      group.append(o);
-    });
-    select.append(group);
+    if (!D.sets.length) { box.hidden = true; return; }
+    function group(label, sets, first) {
+      var g = el("optgroup");
+      g.label = label;
+      sets.forEach(function (v, j) {
+        var o = el("option", "", short(v.name, 40) + " (" + v.m.length + ")");
+        o.value = String(first + j);
+        o.title = v.name;
+        g.append(o);
+      });
+      select.append(g);
+    }
+    if (D.tags.length) { group("Tag", D.tags, 0); }
+    // capture facts (year taken, camera): numbered on from the tags
+    D.facets.forEach(function (f) { group(f.name, f.values, f.start); });
     select.addEventListener("change", function () { colorBy(select.value); });
     box.hidden = false;
+    if (!D.tags.length) { return; }
     var input = $("search");
     input.placeholder = "Search file names and tags";
     input.setAttribute("aria-label", "Search file names and tags");
   }
+
 
   // ---- cluster gallery and duplicates -----------------------------------
   function pinAndShow(i) {
@@ -1042,6 +1050,9 @@ APP_JS = r"""(function () {
     D.dups.forEach(function (g, k) { g.m.forEach(function (i) { D.dupOf[i] = k; }); });
     D.isExact = new Uint8Array(N);
     D.exact.forEach(function (i) { D.isExact[i] = 1; });
+    D.facets = D.facets || [];
+    D.sets = D.tags.slice();
+    D.facets.forEach(function (f) { f.start = D.sets.length; D.sets = D.sets.concat(f.values); });
     D.tagsOf = new Array(N);
     D.tags.forEach(function (tg, t) {
       tg.m.forEach(function (i) { (D.tagsOf[i] = D.tagsOf[i] || []).push(t); });

@@ -20,6 +20,7 @@ from explorer.capture import (
     Capture,
     capture_from_exif,
     describe,
+    facets,
     read_capture,
     read_location,
     summarise,
@@ -305,3 +306,70 @@ def test_report_captions_are_escaped_and_never_a_location(tmp_path: Path) -> Non
     assert page_data(html)["captions"] == captions
     with pytest.raises(ValueError, match="captions"):
         write_report(dataclasses.replace(data, captions=captions[:-1]), tmp_path / "s.html")
+
+
+def test_report_facets_payload() -> None:
+    from explorer.report import _facet_payload
+
+    payload = _facet_payload({"Year taken": ["2019", None, "2019", "2021"], "Camera": [None] * 4})
+    assert payload == [
+        {
+            "name": "Year taken",
+            "values": [{"name": "2019", "m": [0, 2]}, {"name": "2021", "m": [3]}],
+        }
+    ]
+    records = [
+        ImageRecord("a.jpg", 1, 1, "x", 5, 6, "2019-07-14T18:30:05", "exif", "Canon"),
+        ImageRecord("b.png", 1, 1, "x", 5, 6, "2026-01-01T00:00:00", "mtime"),
+    ]
+    assert facets(records) == {
+        "Year taken": ["2019", "2026 (file date)"],
+        "Camera": ["Canon", None],
+    }
+
+
+@pytest.mark.slow
+def test_report_colours_by_camera_and_pins_a_caption(tmp_path: Path) -> None:
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from explorer.report import write_report
+    from tests.test_report import HOSTILE, make_report_data
+
+    data = make_report_data(n_per_family=3)
+    n = len(data.paths)
+    cameras = [HOSTILE if i % 3 == 0 else None for i in range(n)]
+    years = ["2019" if i < 4 else "2021" for i in range(n)]
+    captions = [f"caption {i}" for i in range(n)]
+    data = dataclasses.replace(
+        data, captions=captions, facets={"Year taken": years, "Camera": cameras}
+    )
+    out = write_report(data, tmp_path / "r.html")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"]
+        )
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(out.as_uri())
+        page.wait_for_function("() => window.ExplorerApp && ExplorerApp.state.fig")
+        groups = page.evaluate(
+            "() => [...document.querySelectorAll('#color-by optgroup')]"
+            ".map(g => [g.label, [...g.children].map(o => o.title)])"
+        )
+        assert ["Year taken", ["2019", "2021"]] in groups and ["Camera", [HOSTILE]] in groups
+        value = page.evaluate(
+            "h => [...document.querySelectorAll('#color-by option')]"
+            ".find(o => o.title === h).value",
+            HOSTILE,
+        )
+        page.select_option("#color-by", value)
+        shown = page.evaluate("() => ExplorerApp.state.tagSrc.data.x.length")
+        assert shown == sum(c is not None for c in cameras)
+        page.evaluate("() => ExplorerApp.pin(4)")
+        text = page.evaluate("() => document.querySelector('.pin-capture').textContent")
+        assert text == "caption 4"
+        assert not page.query_selector("img[src=x]")  # the hostile camera name stayed text
+        browser.close()
+    assert errors == []
