@@ -509,7 +509,8 @@ def _facet_payload(facets: dict[str, list[str | None]] | None) -> list[dict[str,
         for i, value in enumerate(values):
             if value:
                 members.setdefault(_clean(value), []).append(i)
-        if members:
+        if members and not (len(members) == 1 and len(next(iter(members.values()))) == len(values)):
+            # (a facet whose one value covers every image tells nothing: left out)
             out.append(
                 {
                     "name": _clean(name),

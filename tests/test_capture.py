@@ -318,6 +318,7 @@ def test_report_facets_payload() -> None:
             "values": [{"name": "2019", "m": [0, 2]}, {"name": "2021", "m": [3]}],
         }
     ]
+    assert _facet_payload({"Year taken": ["2026"] * 3}) == []  # one value for all: no use
     records = [
         ImageRecord("a.jpg", 1, 1, "x", 5, 6, "2019-07-14T18:30:05", "exif", "Canon"),
         ImageRecord("b.png", 1, 1, "x", 5, 6, "2026-01-01T00:00:00", "mtime"),
