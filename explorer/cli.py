@@ -135,7 +135,9 @@ def _run(call: Callable[[], T]) -> T:
         ) from None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise _fail(f"disk full while writing ({exc}); the previous index is intact") from None
+            # the index's own commits say whether a previous index is intact (DiskFullError)
+            where = f" {exc.filename}" if exc.filename else ""
+            raise _fail(f"disk full while writing{where}; free some space and try again") from None
         raise _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 
 

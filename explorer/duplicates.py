@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer.index import ImageRecord, atomic_write_bytes
+from explorer.index import ImageRecord
+from explorer.store import write_output_bytes
 
 HISTOGRAM_THRESHOLDS = tuple(round(0.50 + 0.02 * i, 2) for i in range(26))
 
@@ -196,5 +197,5 @@ def plan_csv(sets: Sequence[DuplicateSet]) -> str:
 
 def write_plan(sets: Sequence[DuplicateSet], out: Path) -> Path:
     """Write :func:`plan_csv` atomically (UTF-8, non-UTF-8 names as surrogate escapes)."""
-    atomic_write_bytes(out, plan_csv(sets).encode("utf-8", "surrogateescape"))
+    write_output_bytes(out, plan_csv(sets).encode("utf-8", "surrogateescape"))
     return out
