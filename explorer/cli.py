@@ -104,7 +104,9 @@ def _stderr() -> Any:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    _stderr().print(f"[bold red]error:[/] {_escape(message)}")
+    from explorer.images import display_path  # a file name in a message stays one line
+
+    _stderr().print(f"[bold red]error:[/] {_escape(display_path(message))}")
     return typer.Exit(code)
 
 

@@ -170,6 +170,19 @@ def pairs_near(
     )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: text starting with ``= + - @`` (or a tab
+    or carriage return) gets a leading ``'``, as the report's own CSV does. Numbers
+    are left alone.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def plan_csv(sets: Sequence[DuplicateSet]) -> str:
     """The groups as CSV: one row per image, with ``keep`` or ``review`` as the action."""
     buf = io.StringIO()
@@ -183,7 +196,7 @@ def plan_csv(sets: Sequence[DuplicateSet]) -> str:
                 [
                     s.group,
                     "keep" if m.keep else "review",
-                    m.path,
+                    csv_text(m.path),
                     m.width,
                     m.height,
                     m.size,

@@ -83,12 +83,8 @@ def fit_projection(
         log.info("only %d images: using %d PCA components instead of %d", n, allowed, n_components)
         n_components = allowed
     x = np.asarray(features, dtype=np.float32)
-    if n < 2:  # nothing varies: one axis, and every vector projects to zero
-        return Projection(
-            mean=x.mean(axis=0),
-            components=np.eye(1, d, dtype=np.float32),
-            explained_variance_ratio=np.zeros(1, dtype=np.float32),
-        )
+    if n < 2 or not bool(np.any(x.max(axis=0) != x.min(axis=0))):
+        return _constant_projection(x.mean(axis=0))
     solver = "randomized" if n_components < 0.8 * allowed and n > 500 else "full"
     # When x is our own float32 copy, let PCA centre it in place: one (n, d)
     # float32 array fewer at the peak (1.6 GB for 100,000 VGG16 features).
@@ -96,10 +92,36 @@ def fit_projection(
     pca = PCA(n_components=n_components, svd_solver=solver, random_state=seed, copy=not own)
     pca.fit(x)
     del x
+    components = pca.components_.astype(np.float32)
+    ratio = pca.explained_variance_ratio_.astype(np.float32)
+    keep = np.isfinite(ratio) & np.isfinite(components).all(axis=1)
+    if not keep.any():  # zero total variance (float noise aside): nothing to project onto
+        return _constant_projection(pca.mean_.astype(np.float32))
     return Projection(
         mean=pca.mean_.astype(np.float32),
-        components=pca.components_.astype(np.float32),
-        explained_variance_ratio=pca.explained_variance_ratio_.astype(np.float32),
+        components=components[keep],
+        explained_variance_ratio=ratio[keep],
+    )
+
+
+def _constant_projection(mean: NDArray[np.float32]) -> Projection:
+    """A projection for features that do not vary: every such image gets the same unit vector.
+
+    PCA of identical rows has no axis (scikit-learn's variance ratios are 0/0,
+    NaN) and every centred row is zero, so identical images would score 0.0
+    against each other. One axis ``u`` (the mean's direction) with the mean
+    moved back by ``u`` maps each of them to ``1``: they score 1.0, as copies should.
+    """
+    d = mean.shape[0]
+    norm = float(np.linalg.norm(mean))
+    if np.isfinite(norm) and norm > 1e-12:
+        axis = (mean / norm).astype(np.float32)
+    else:
+        axis = np.eye(1, d, dtype=np.float32)[0]
+    return Projection(
+        mean=(mean - axis).astype(np.float32),
+        components=axis[None, :],
+        explained_variance_ratio=np.zeros(1, dtype=np.float32),
     )
 
 
