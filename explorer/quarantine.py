@@ -23,7 +23,12 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import TypeVar
 
 from explorer.checkpoints import JOURNAL
 from explorer.errors import ExplorerError
@@ -33,6 +38,7 @@ from explorer.store import CHECKPOINTS, atomic_write_bytes, open_append, read_by
 QUARANTINE = "quarantine.json"
 DECODER_CRASH = "decoder_crash"
 DECODE_TIMEOUT = "decode_timeout"
+T = TypeVar("T")
 
 
 class DecodeHangError(ExplorerError):
@@ -47,6 +53,37 @@ def decode_timeout() -> float:
         return max(0.1, float(os.environ.get("EXPLORER_DECODE_TIMEOUT", "120")))
     except ValueError:
         return 120.0
+
+
+def result_within(
+    future: Future[T],
+    timeout: float | None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    tick: float = 0.5,
+) -> T:
+    """``future.result()``, waiting at most ``timeout`` seconds of time the process ran.
+
+    The wait is counted in ticks: a tick that lasted much longer than asked
+    means the whole process was stopped (Ctrl-Z, SIGSTOP, a suspended laptop),
+    the decoder with it, so only one tick of it counts. A build paused for an
+    hour is not a hung decoder, and no innocent file is quarantined for it.
+
+    Raises:
+        concurrent.futures.TimeoutError: After ``timeout`` seconds of waiting while running.
+    """
+    if timeout is None:
+        return future.result()
+    waited = 0.0
+    while True:
+        step = max(1e-3, min(tick, timeout - waited))
+        started = clock()
+        try:
+            return future.result(timeout=step)
+        except FutureTimeout:
+            waited += min(clock() - started, 2 * step)  # a longer gap: we were stopped
+            if waited >= timeout:
+                raise
 
 
 class Journal:

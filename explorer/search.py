@@ -8,10 +8,14 @@ product is a cosine similarity.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -321,6 +325,7 @@ def approximate_neighbor_graph(
     kk = min(k, n - 1)
     if kk <= 0:
         return np.empty((n, 0), dtype=np.int32), np.empty((n, 0), dtype=np.float32)
+    numba_cache()
     from pynndescent import NNDescent
 
     x = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -371,3 +376,36 @@ def _best(sims: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArray
     order = np.lexsort((part, -part_scores), axis=1)
     idx = np.take_along_axis(part, order, axis=1)
     return idx.astype(np.int64), np.clip(np.take_along_axis(sims, idx, axis=1), -1.0, 1.0)
+
+
+def numba_cache() -> Path | None:
+    """Give numba (under umap and pynndescent) a cache folder it can write.
+
+    numba caches compiled code next to the package or under ``~/.cache``; where
+    neither is writable (a read-only install and a home folder that is not
+    writable, as in some containers), importing umap fails with a traceback.
+    Then ``NUMBA_CACHE_DIR`` is set to a private folder under the system's
+    temporary folder. Call before importing umap or pynndescent.
+
+    Returns:
+        The folder chosen, or ``None`` when numba's own choice works (or
+        ``NUMBA_CACHE_DIR`` is already set).
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return None
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if _writable(Path(xdg)):
+        return None
+    folder = Path(tempfile.gettempdir()) / f"explorer-numba-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    os.environ["NUMBA_CACHE_DIR"] = str(folder)
+    return folder
+
+
+def _writable(path: Path) -> bool:
+    """Whether ``path`` exists as a writable folder, or could be created as one."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+    return False

@@ -16,6 +16,7 @@ import os
 import stat
 import threading
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,8 @@ from explorer.errors import IndexCorruptError, UnsafeIndexError
 from explorer.images import Skipped, SkipReason, display_path, load_image
 from explorer.index import Analysis, Index, lock_index, save_analysis, save_index
 from explorer.quarantine import load as load_quarantine
-from explorer.search import neighbor_graph
+from explorer.quarantine import result_within
+from explorer.search import neighbor_graph, numba_cache
 from explorer.store import MARKER, write_output_bytes
 from explorer.tags import change_tags, load_tags
 from tests.conftest import FAMILIES, make_family_image
@@ -261,15 +263,25 @@ def test_out_writes_through_a_fifo_and_never_replaces_it(tmp_path: Path) -> None
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and got == [b"a,b\n1,2\n"]
 
 
-def test_out_to_dev_null_keeps_it_a_device(built: tuple[Path, Path]) -> None:
+def test_out_to_a_device_or_fifo_keeps_it_what_it_is(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """``--out /dev/null`` or ``/dev/stdout`` is written through, never replaced.
+
+    Checked with a FIFO of our own (the same path through the code as a
+    character device): a regression must not replace this machine's /dev/null.
+    """
     _, index = built
     _fake_analysis(index)
-    before = os.stat("/dev/null")
-    for command in (["export", "--out", "/dev/null"], ["duplicates", "--out", "/dev/null"]):
-        result = runner.invoke(app, [*command, "--index", str(index), "-q"])
+    for command in ("export", "duplicates"):
+        fifo = tmp_path / f"{command}.pipe"
+        os.mkfifo(fifo)
+        thread, got = _fifo_reader(fifo)
+        result = runner.invoke(app, [command, "--out", str(fifo), "--index", str(index), "-q"])
+        thread.join(10)
         assert result.exit_code == 0, result.stderr
-        after = os.stat("/dev/null")
-        assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and got and b"path" in got[0]
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
 def test_out_over_an_existing_file_keeps_its_mode_and_follows_a_link(
@@ -702,3 +714,45 @@ def test_catalogue_commands_meet_the_lock_before_working(built: tuple[Path, Path
     finally:
         done.set()
         holder.join(10)
+
+
+class _StoppedFuture:
+    """A decode that takes 0.3 s of running time, during which the process is stopped 1 h."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock, self.calls = clock, 0
+
+    def result(self, timeout: float | None = None) -> str:
+        self.calls += 1
+        assert timeout is not None
+        if self.calls == 1:
+            self.clock[0] += 3600.0  # SIGSTOP ... SIGCONT: the wall clock ran on
+            raise FutureTimeout
+        if self.calls < 4:
+            self.clock[0] += timeout
+            raise FutureTimeout
+        return "decoded"
+
+
+def test_a_paused_build_does_not_count_the_pause_as_decode_time() -> None:
+    clock = [0.0]
+    future = _StoppedFuture(clock)
+    result = result_within(future, 5.0, clock=lambda: clock[0], tick=0.5)  # type: ignore[arg-type]
+    assert result == "decoded"
+    hung = _StoppedFuture(clock)
+    hung.calls = -100  # never finishes: still stops after about the timeout of running time
+    with pytest.raises(FutureTimeout):
+        result_within(hung, 5.0, clock=lambda: clock[0], tick=0.5)  # type: ignore[arg-type]
+    assert hung.calls - -100 <= 5.0 / 0.5 + 1
+
+
+def test_numba_gets_a_writable_cache_when_home_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", "/dev/null")  # not a folder: nothing can be created under it
+    folder = numba_cache()
+    assert folder is not None and os.environ["NUMBA_CACHE_DIR"] == str(folder)
+    assert folder.is_dir() and os.access(folder, os.W_OK)
+    monkeypatch.setenv("HOME", str(folder))
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert numba_cache() is None  # a writable home: numba's own choice stands
