@@ -13,6 +13,10 @@ Layout of an index folder (default ``./.explorer``)::
     analysis-<gen>.npz     clusters, 2-D map, neighbour graph (written by the report step)
     checkpoints/           chunks of an extraction in progress
     lock                   held (flock) by the process writing the index
+    explorer-index         the marker that makes the folder recognisable as an index
+
+Files are opened, written and deleted only through :mod:`explorer.store`
+(no symlink followed, only the index's own names deleted).
 
 A commit writes every file of a new generation, then replaces ``manifest.json``
 atomically, then deletes files no manifest names. A crash at any point leaves
@@ -40,7 +44,7 @@ from numpy.typing import NDArray
 from explorer import faults
 from explorer.backbones import BackboneInfo
 from explorer.errors import DiskFullError, IndexCorruptError, IndexMissingError
-from explorer.manifest import Manifest, list_from_json, load_json, parse_manifest
+from explorer.manifest import FILE_SUFFIX, Manifest, list_from_json, load_json, parse_manifest
 from explorer.progress import Progress
 from explorer.search import Projection
 from explorer.store import (
@@ -219,7 +223,7 @@ def save_index(path: Path, data: IndexData, *, progress: Progress | None = None)
     meter = _Megabytes(progress, sum(len(p) for p in payloads.values()))
     try:
         for key, payload in payloads.items():
-            name = f"{key}-{gen}.{_SUFFIX.get(key, 'npy')}"
+            name = f"{key}-{gen}.{FILE_SUFFIX.get(key, 'npy')}"
             files[key] = {"name": name, "bytes": len(payload), "sha256": ""}
             files[key]["sha256"] = _write_hashed(path / name, payload, meter.add)
         meter.finish()
@@ -246,9 +250,6 @@ def save_index(path: Path, data: IndexData, *, progress: Progress | None = None)
         raise
     faults.point("committed")
     _remove_unreferenced(path, {f["name"] for f in files.values()})
-
-
-_SUFFIX = {"images": "json", "thumbs": "bin", "pca": "npz", "classes": "npz", "analysis": "npz"}
 
 
 def _generation() -> str:
@@ -482,7 +483,7 @@ class Index:
             why = "no checksum" if checksum is None else "checksum mismatch"
             raise self._corrupt(MANIFEST, why)
         try:
-            self.parsed: Manifest = parse_manifest(manifest, schema_version=SCHEMA_VERSION)
+            self.parsed: Manifest = parse_manifest(manifest)
             self.backbone = BackboneInfo.from_json(manifest["backbone"])
         except (ValueError, KeyError, TypeError) as exc:
             raise self._corrupt(MANIFEST, f"unreadable manifest ({exc})") from exc

@@ -4,8 +4,9 @@ An index can be shared, so every JSON file in it is untrusted input: the
 manifest, the image records, tags, the quarantine list, checkpoint metadata.
 :func:`load_json` refuses NaN and infinities, nesting deeper than a bound and
 non-object documents; :func:`from_json` builds any dataclass of plain fields
-(``str``, ``int``, ``float``, ``bool``, ``X | None``) after checking each field's
-type, so new optional fields with defaults need no change here;
+(``str``, ``int``, ``float``, ``bool``, ``X | None``, ``list[X]``,
+``tuple[X, ...]``) after checking each field's type, so new optional fields
+with defaults need no change here;
 :func:`parse_manifest` checks the manifest's shape, numbers and file names.
 Each failure is a :class:`ValueError` whose message says what is wrong; the
 caller names the file and the rebuild command.
@@ -31,7 +32,8 @@ MAX_DEPTH = 32
 _MAX_INT = 2**63 - 1
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_SUFFIX = {"images": "json", "thumbs": "bin", "pca": "npz", "classes": "npz", "analysis": "npz"}
+FILE_SUFFIX = {"images": "json", "thumbs": "bin", "pca": "npz", "classes": "npz", "analysis": "npz"}
+"""Extension of each generation file by key (``.npy`` for the others)."""
 
 T = TypeVar("T")
 
@@ -99,6 +101,23 @@ def _check(value: Any, hint: Any, where: str) -> Any:
     if hint is str:
         if not isinstance(value, str):
             raise ValueError(f"{where}: expected text, found {value!r:.40}")
+        return value
+    if typing.get_origin(hint) in (list, tuple):
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: expected a list, found {type(value).__name__}")
+        args = typing.get_args(hint)
+        if typing.get_origin(hint) is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(value) != len(args):
+                raise ValueError(f"{where}: expected {len(args)} items, found {len(value)}")
+            items = [
+                _check(v, a, f"{where}[{i}]")
+                for i, (v, a) in enumerate(zip(value, args, strict=True))
+            ]
+        else:
+            inner = args[0] if args else Any
+            items = [_check(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if typing.get_origin(hint) is list else tuple(items)
+    if hint is Any:
         return value
     raise ValueError(f"{where}: field type {hint!r} cannot be read from JSON")
 
@@ -172,7 +191,7 @@ class Manifest:
     meta: dict[str, Any]
 
 
-def parse_manifest(raw: dict[str, Any], *, schema_version: int) -> Manifest:
+def parse_manifest(raw: dict[str, Any]) -> Manifest:
     """Check the manifest's keys, types, numbers and file names.
 
     Every file name must be a plain name of the generation pattern
@@ -192,7 +211,7 @@ def parse_manifest(raw: dict[str, Any], *, schema_version: int) -> Manifest:
     for key, entry in files_raw.items():
         info = from_json(FileEntry, entry, where=f"files.{key:.40}")
         found = GENERATION_NAME.fullmatch(info.name)
-        ext = _SUFFIX.get(key, "npy")
+        ext = FILE_SUFFIX.get(key, "npy")
         if found is None or found["key"] != key or not info.name.endswith(f".{ext}"):
             raise ValueError(f"files.{key:.40}: {info.name!r:.80} is not a file name of the index")
         if not 0 <= info.bytes <= _MAX_INT or _SHA256.fullmatch(info.sha256) is None:

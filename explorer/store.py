@@ -201,8 +201,8 @@ def open_append(path: Path) -> int:
 
 def remove_file(path: Path) -> None:
     """Delete one index file (a regular file or a stray symlink, never what a link points to)."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)  # unlink never follows a symlink
+    with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+        os.unlink(path)  # unlink never follows a symlink; a folder of that name stays
 
 
 # ---------------------------------------------------------------- atomic writes

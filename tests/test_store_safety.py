@@ -17,6 +17,7 @@ import stat
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from explorer.cli import app
 from explorer.errors import IndexCorruptError, UnsafeIndexError
 from explorer.images import Skipped, SkipReason, display_path, load_image
 from explorer.index import Analysis, Index, lock_index, save_analysis, save_index
+from explorer.manifest import from_json
 from explorer.quarantine import load as load_quarantine
 from explorer.quarantine import result_within
 from explorer.search import neighbor_graph, numba_cache
@@ -756,3 +758,30 @@ def test_numba_gets_a_writable_cache_when_home_is_not(monkeypatch: pytest.Monkey
     monkeypatch.setenv("HOME", str(folder))
     monkeypatch.delenv("NUMBA_CACHE_DIR")
     assert numba_cache() is None  # a writable home: numba's own choice stands
+
+
+@dataclass(frozen=True)
+class _FutureRecord:
+    """A record as another branch may extend it: new optional fields with defaults."""
+
+    path: str
+    size: int
+    sharpness: float | None = None
+    camera: str | None = None
+    taken: tuple[int, ...] = ()
+
+
+def test_record_validation_follows_the_dataclass_fields() -> None:
+    assert from_json(_FutureRecord, {"path": "a.jpg", "size": 3}) == _FutureRecord("a.jpg", 3)
+    full = {"path": "a.jpg", "size": 3, "sharpness": 1, "camera": "X", "taken": [2024, 5]}
+    assert from_json(_FutureRecord, full) == _FutureRecord("a.jpg", 3, 1.0, "X", (2024, 5))
+    for bad, why in [
+        ({"path": "a.jpg"}, "missing field 'size'"),
+        ({"path": "a.jpg", "size": True}, "size"),
+        ({"path": "a.jpg", "size": 1, "sharpness": "high"}, "sharpness"),
+        ({"path": "a.jpg", "size": 1, "sharpness": 1e400}, "sharpness"),
+        ({"path": "a.jpg", "size": 1, "extra": 1}, "unknown field"),
+        ({"path": 7, "size": 1}, "path"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            from_json(_FutureRecord, bad)
