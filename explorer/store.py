@@ -380,6 +380,9 @@ def check_output(out: Path) -> None:
 
 
 def _output_target(out: Path) -> tuple[Path, os.stat_result | None]:
+    if str(out).startswith(("/dev/", "/proc/")):
+        # /dev/stdout resolves to whatever fd 1 is; write through it, whatever it is
+        return out, os.stat(out)
     target = Path(os.path.realpath(out))
     try:
         st: os.stat_result | None = os.stat(target)

@@ -328,7 +328,7 @@ def test_out_inside_the_index_folder_is_refused(built: tuple[Path, Path]) -> Non
 
 
 def test_unsealed_schema_1_manifest_never_verifies_ok(built: tuple[Path, Path]) -> None:
-    _, index = built
+    photos, index = built
     manifest = json.loads((index / "manifest.json").read_text())
     del manifest["checksum"]
     manifest["schema"] = 1
@@ -336,6 +336,8 @@ def test_unsealed_schema_1_manifest_never_verifies_ok(built: tuple[Path, Path]) 
     (index / "manifest.json").write_text(json.dumps(manifest))
     result = runner.invoke(app, ["info", "--verify", "--index", str(index)])
     assert result.exit_code == 1 and "not sealed" in result.stdout
+    assert _build(photos, index, "--seed", "5").exit_code == 0  # the next build seals it
+    assert Index(index).verify() == [] and Index(index).sealed
 
 
 @pytest.mark.parametrize("name", ["../outside/{}", "/{}", "sub/{}", "{}/../{}"])
