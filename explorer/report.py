@@ -167,6 +167,8 @@ def write_report(
     bar = progress or no_progress
     sidecar = out.parent / f"{out.stem}_files"
     advance = bar("thumbnails", n)
+    if out.exists() and not out.is_file():
+        embed_limit = n  # /dev/stdout or a pipe: no folder beside it, everything embedded
     if n > embed_limit:
         log.info("%d images > embed_limit %d: thumbnails go to %s", n, embed_limit, sidecar)
         thumbs = write_sidecar(data.thumbnails, sidecar, progress=advance)
