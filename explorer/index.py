@@ -507,7 +507,7 @@ class Index:
             if os.fstat(handle.fileno()).st_size != info.bytes:
                 raise self._corrupt(info.name, f"{key} file has the wrong size")
         try:
-            images = load_json(self._read("images"))
+            images = load_json(self._read("images"), max_depth=None)  # every value typed below
             self.records = list_from_json(ImageRecord, images.get("records"), where="records")
             self.skipped = list_from_json(SkipRecord, images.get("skipped"), where="skipped")
         except ValueError as exc:

@@ -275,14 +275,20 @@ def test_out_to_a_device_or_fifo_keeps_it_what_it_is(
     """
     _, index = built
     _fake_analysis(index)
-    for command in ("export", "duplicates"):
+    for command in ("export", "duplicates", "report"):
         fifo = tmp_path / f"{command}.pipe"
         os.mkfifo(fifo)
         thread, got = _fifo_reader(fifo)
         result = runner.invoke(app, [command, "--out", str(fifo), "--index", str(index), "-q"])
         thread.join(10)
         assert result.exit_code == 0, result.stderr
-        assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and got and b"path" in got[0]
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and got
+        assert (b"<html" if command == "report" else b"path") in got[0].lower()
+    assert sorted(p.name for p in tmp_path.iterdir() if "pipe" in p.name) == [
+        "duplicates.pipe",
+        "export.pipe",
+        "report.pipe",
+    ]  # no report.pipe_files folder beside the pipe
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
