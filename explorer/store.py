@@ -113,7 +113,11 @@ def is_index_folder(path: Path) -> bool:
 
 
 def _write_marker(path: Path) -> None:
-    fd = os.open(path / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+    try:
+        fd = os.open(path / MARKER, flags, 0o644)
+    except FileExistsError:
+        return  # another process marked it a moment ago
     try:
         os.write(fd, _MARKER_TEXT)
         os.fsync(fd)

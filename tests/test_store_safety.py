@@ -97,7 +97,7 @@ def _fake_analysis(index: Path) -> None:
     )
     idx.close()
     with lock_index(index, command="test"):
-        assert save_analysis(index, analysis)
+        assert save_analysis(index, analysis) is not False
 
 
 def _reseal(index: Path, edit: object) -> None:
@@ -695,9 +695,28 @@ def test_an_analysis_of_another_generation_is_not_stored(built: tuple[Path, Path
         np.zeros((n + 4, 1), np.float32),
         {"k": 1, "generation": "19990101000000-abcdef"},
     )
+    before = json.loads((index / "manifest.json").read_text())
     with lock_index(index, command="test"):
         assert not save_analysis(index, stale)
+    assert json.loads((index / "manifest.json").read_text()) == before
     assert Index(index).analysis() is None and Index(index).verify() == []
+
+
+def test_verify_finds_an_analysis_of_more_rows_than_images(built: tuple[Path, Path]) -> None:
+    """What a report racing ``build --fresh`` left before: 10 rows for 6 images."""
+    _, index = built
+    _fake_analysis(index)
+    idx = Index(index)
+    z = idx._npz("analysis")
+    z = {k: np.concatenate([v, v[:4]]) if k != "centers" else v for k, v in z.items()}
+    payload = index_mod._npz_bytes(**z)
+    (index / idx._files["analysis"]["name"]).write_bytes(payload)
+
+    def edit(m: dict[str, object]) -> None:
+        m["files"]["analysis"].update(bytes=len(payload), sha256=index_mod._sha(payload))  # type: ignore[index]
+
+    _reseal(index, edit)
+    assert any("10 rows for 6 images" in p for p in Index(index).verify())
 
 
 def _hold(
