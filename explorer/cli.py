@@ -281,6 +281,10 @@ def build(
         from explorer.engine import import_ray
 
         _run(import_ray)  # say what to install before any work is done
+    if write_report and out is not None:
+        from explorer.store import check_output
+
+        _run(lambda: check_output(out))  # a report path inside the index: refused before the build
     with _progress(quiet or as_json) as progress:
         summary = _run(
             lambda: run_build(
@@ -530,7 +534,10 @@ def info(
             typer.echo(f"index:     {_shown(index)}\nverify:    PROBLEMS")
             for p in problems:
                 typer.echo(f"  {p}")
-            typer.echo(f"Rebuild with 'explorer build FOLDER --fresh --index {_shown(index)}'.")
+            if len(problems) == 1 and not idx.sealed:  # only the seal is missing
+                typer.echo(f"Seal it with 'explorer build FOLDER --index {_shown(index)}'.")
+            else:
+                typer.echo(f"Rebuild with 'explorer build FOLDER --fresh --index {_shown(index)}'.")
         raise typer.Exit(1)
     proj = _run(idx.projection)
     reasons: dict[str, int] = {}

@@ -328,6 +328,10 @@ def test_out_inside_the_index_folder_is_refused(built: tuple[Path, Path]) -> Non
         result = runner.invoke(app, [*command, "--index", str(index), "-q"])
         assert result.exit_code == 2 and "inside the index folder" in result.stderr
     assert _snapshot(index) == before
+    photos = Path(Index(index).root)
+    args = ["build", str(photos), "--index", str(index), "--backbone", "pixels", "--fresh"]
+    result = runner.invoke(app, [*args, "--out", str(index / "r.html"), "-q"])
+    assert result.exit_code == 2 and _snapshot(index) == before  # refused before building
 
 
 # ---------------------------------------------------------------- 4. manifest trust
@@ -342,6 +346,7 @@ def test_unsealed_schema_1_manifest_never_verifies_ok(built: tuple[Path, Path]) 
     (index / "manifest.json").write_text(json.dumps(manifest))
     result = runner.invoke(app, ["info", "--verify", "--index", str(index)])
     assert result.exit_code == 1 and "not sealed" in result.stdout
+    assert "Seal it with 'explorer build FOLDER --index" in result.stdout
     assert _build(photos, index, "--seed", "5").exit_code == 0  # the next build seals it
     assert Index(index).verify() == [] and Index(index).sealed
 
