@@ -147,9 +147,16 @@ def clear_chunks(index_path: Path) -> None:
     folder = subfolder(index_path, CHECKPOINTS, create=False)
     if folder is None:
         return
-    for name in os.listdir(folder):
-        bare = name[1:].split(".tmp-")[0] if is_temp_name(name) else name
-        if CHUNK_NAME.fullmatch(bare) or bare == JOURNAL:
-            remove_file(folder / name)
+    # the folder is opened once, without following a link, and every name is
+    # deleted relative to it: swapping it for a link now changes nothing
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for name in os.listdir(fd):
+            bare = name[1:].split(".tmp-")[0] if is_temp_name(name) else name
+            if CHUNK_NAME.fullmatch(bare) or bare == JOURNAL:
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                    os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
     with contextlib.suppress(OSError):
         os.rmdir(folder)  # fails when something else lives there: then it stays
