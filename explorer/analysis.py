@@ -425,6 +425,9 @@ def _import_umap() -> Any:
     if blocked:
         sys.modules.setdefault("umap.parametric_umap", None)  # type: ignore[arg-type]
     try:
+        from explorer.search import numba_cache
+
+        numba_cache()
         from umap import UMAP
     finally:
         if blocked and sys.modules.get("umap.parametric_umap", 0) is None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from explorer.capture import read_location
 from explorer.clusters import ClusterSummary, describe_clusters
-from explorer.duplicates import DuplicateSet, duplicate_sets, histogram, pairs_near
+from explorer.duplicates import DuplicateSet, csv_text, duplicate_sets, histogram, pairs_near
 from explorer.errors import UsageError
 from explorer.explore import current_analysis
 from explorer.index import Index
@@ -224,9 +224,9 @@ def export_rows(
 
 
 def rows_csv(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
-    """Rows as CSV text with a header."""
+    """Rows as CSV text with a header; text cells are made safe for spreadsheets."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_text(v) for k, v in row.items()} for row in rows)
     return buf.getvalue()

@@ -9,8 +9,11 @@ unchanged and extracts only the rest. A commit deletes the chunks it absorbed.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
+import os
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +23,19 @@ from numpy.typing import NDArray
 
 from explorer import faults
 from explorer.backbones import BackboneInfo
-from explorer.index import CHECKPOINTS, ImageRecord, SkipRecord, _npz_bytes, atomic_write_bytes
+from explorer.index import ImageRecord, SkipRecord, _npz_bytes
+from explorer.manifest import from_json, list_from_json, load_json
+from explorer.store import (
+    CHECKPOINTS,
+    atomic_write_bytes,
+    is_temp_name,
+    read_bytes,
+    remove_file,
+    subfolder,
+)
+
+CHUNK_NAME = re.compile(r"chunk-\d{20}\.npz")
+JOURNAL = "decoding.log"
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +55,8 @@ class Chunk:
 
 def write_chunk(index_path: Path, chunk: Chunk) -> Path:
     """Save one chunk atomically and return its path."""
-    folder = index_path / CHECKPOINTS
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = subfolder(index_path, CHECKPOINTS)
+    assert folder is not None
     meta = {
         "backbone": chunk.backbone.to_json(),
         "records": [asdict(r) for r in chunk.records],
@@ -65,48 +80,83 @@ def write_chunk(index_path: Path, chunk: Chunk) -> Path:
 
 
 def read_chunks(index_path: Path) -> list[Chunk]:
-    """Load every readable chunk, oldest first; damaged ones are dropped with a warning."""
-    folder = index_path / CHECKPOINTS
-    if not folder.is_dir():
+    """Load every readable chunk, oldest first.
+
+    A chunk is untrusted input like every index file: one that is damaged in
+    any way (flipped bytes, garbage, inconsistent rows) is deleted with a
+    warning, and its images are extracted again.
+
+    Raises:
+        UnsafeIndexError: ``checkpoints`` or a chunk is a symlink.
+    """
+    folder = subfolder(index_path, CHECKPOINTS, create=False)
+    if folder is None:
         return []
     chunks = []
-    for path in sorted(folder.glob("chunk-*.npz")):
+    for name in sorted(n for n in os.listdir(folder) if CHUNK_NAME.fullmatch(n)):
+        path = folder / name
+        data = read_bytes(path)
         try:
-            chunks.append(_read_chunk(path))
-        except (ValueError, OSError, EOFError, KeyError, TypeError) as exc:
-            log.warning("ignoring damaged checkpoint %s (%s)", path.name, exc)
-            with contextlib.suppress(OSError):
-                path.unlink()
+            chunks.append(_read_chunk(data))
+        except Exception as exc:  # BadZipFile, zlib.error, ValueError, ...: drop it
+            log.warning("ignoring damaged checkpoint %s (%s)", name, exc)
+            remove_file(path)
     return chunks
 
 
-def _read_chunk(path: Path) -> Chunk:
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(z["meta"].tobytes())
+def _read_chunk(data: bytes) -> Chunk:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        meta = load_json(z["meta"].tobytes())
         blob = z["thumbs"].tobytes()
         offsets = z["thumb_offsets"]
-        records = [ImageRecord(**r) for r in meta["records"]]
+        records = list_from_json(ImageRecord, meta.get("records"), where="records")
+        backbone = from_json(BackboneInfo, meta.get("backbone"), where="backbone")
         features = z["features"]
-        if features.shape[0] != len(records) or len(offsets) != len(records) + 1:
+        if features.ndim != 2 or features.shape != (len(records), backbone.dim):
+            raise ValueError(f"features of shape {features.shape} for {len(records)} rows")
+        if features.dtype.kind != "f" or not bool(np.isfinite(features).all()):
+            raise ValueError("features hold NaN or infinity")
+        if offsets.shape != (len(records) + 1,) or offsets.dtype.kind not in "iu":
             raise ValueError("row counts disagree")
+        if len(offsets) and (
+            offsets[0] != 0 or offsets[-1] != len(blob) or (np.diff(offsets) < 0).any()
+        ):
+            raise ValueError("thumbnail offsets do not fit")
+        class_ids = z["class_ids"] if "class_ids" in z.files else None
+        class_probs = z["class_probs"] if "class_probs" in z.files else None
+        for array in (class_ids, class_probs):
+            if array is not None and (array.ndim != 2 or array.shape[0] != len(records)):
+                raise ValueError("class arrays of the wrong shape")
         return Chunk(
-            backbone=BackboneInfo.from_json(meta["backbone"]),
+            backbone=backbone,
             records=records,
-            skipped=[SkipRecord(**s) for s in meta["skipped"]],
+            skipped=list_from_json(SkipRecord, meta.get("skipped"), where="skipped"),
             features=features,
             thumbnails=[blob[offsets[i] : offsets[i + 1]] for i in range(len(records))],
-            class_ids=z["class_ids"] if "class_ids" in z.files else None,
-            class_probs=z["class_probs"] if "class_probs" in z.files else None,
+            class_ids=class_ids,
+            class_probs=class_probs,
         )
 
 
 def clear_chunks(index_path: Path) -> None:
-    """Delete all checkpoint chunks (after a commit absorbed them)."""
-    folder = index_path / CHECKPOINTS
-    if not folder.is_dir():
+    """Delete the checkpoint chunks and the decoding journal (after a commit absorbed them).
+
+    Only names checkpoints write are deleted; a ``checkpoints`` that is a
+    symlink is refused, never followed.
+    """
+    folder = subfolder(index_path, CHECKPOINTS, create=False)
+    if folder is None:
         return
-    for path in folder.iterdir():
-        with contextlib.suppress(OSError):
-            path.unlink()
+    # the folder is opened once, without following a link, and every name is
+    # deleted relative to it: swapping it for a link now changes nothing
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for name in os.listdir(fd):
+            bare = name[1:].split(".tmp-")[0] if is_temp_name(name) else name
+            if CHUNK_NAME.fullmatch(bare) or bare == JOURNAL:
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                    os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
     with contextlib.suppress(OSError):
-        folder.rmdir()
+        os.rmdir(folder)  # fails when something else lives there: then it stays

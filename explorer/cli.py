@@ -107,7 +107,9 @@ def _stderr() -> Any:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    _stderr().print(f"[bold red]error:[/] {_escape(message)}")
+    from explorer.images import display_path  # a file name in a message stays one line
+
+    _stderr().print(f"[bold red]error:[/] {_escape(display_path(message))}")
     return typer.Exit(code)
 
 
@@ -138,7 +140,9 @@ def _run(call: Callable[[], T]) -> T:
         ) from None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise _fail(f"disk full while writing ({exc}); the previous index is intact") from None
+            # the index's own commits say whether a previous index is intact (DiskFullError)
+            where = f" {exc.filename}" if exc.filename else ""
+            raise _fail(f"disk full while writing{where}; free some space and try again") from None
         raise _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 
 
@@ -280,6 +284,10 @@ def build(
         from explorer.engine import import_ray
 
         _run(import_ray)  # say what to install before any work is done
+    if write_report and out is not None:
+        from explorer.store import check_output
+
+        _run(lambda: check_output(out))  # a report path inside the index: refused before the build
     with _progress(quiet or as_json) as progress:
         summary = _run(
             lambda: run_build(
@@ -530,7 +538,10 @@ def info(
             typer.echo(f"index:     {_shown(index)}\nverify:    PROBLEMS")
             for p in problems:
                 typer.echo(f"  {p}")
-            typer.echo(f"Rebuild with 'explorer build FOLDER --fresh --index {_shown(index)}'.")
+            if len(problems) == 1 and not idx.sealed:  # only the seal is missing
+                typer.echo(f"Seal it with 'explorer build FOLDER --index {_shown(index)}'.")
+            else:
+                typer.echo(f"Rebuild with 'explorer build FOLDER --fresh --index {_shown(index)}'.")
         raise typer.Exit(1)
     proj = _run(idx.projection)
     reasons: dict[str, int] = {}

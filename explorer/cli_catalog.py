@@ -41,9 +41,9 @@ def _write_or_echo(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
         return
-    from explorer.index import atomic_write_bytes
+    from explorer.store import write_output_bytes
 
-    _run(lambda: atomic_write_bytes(out, text.encode("utf-8", "surrogateescape")))
+    _run(lambda: write_output_bytes(out, text.encode("utf-8", "surrogateescape")))
     typer.echo(f"wrote {out}", err=True)
 
 

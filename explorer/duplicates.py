@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer.index import ImageRecord, atomic_write_bytes
+from explorer.index import ImageRecord
+from explorer.store import write_output_bytes
 
 HISTOGRAM_THRESHOLDS = tuple(round(0.50 + 0.02 * i, 2) for i in range(26))
 
@@ -174,6 +175,19 @@ def pairs_near(
     )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: text starting with ``= + - @`` (or a tab
+    or carriage return) gets a leading ``'``, as the report's own CSV does. Numbers
+    are left alone.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def plan_csv(sets: Sequence[DuplicateSet]) -> str:
     """The groups as CSV: one row per image, with ``keep`` or ``review`` as the action."""
     buf = io.StringIO()
@@ -187,7 +201,7 @@ def plan_csv(sets: Sequence[DuplicateSet]) -> str:
                 [
                     s.group,
                     "keep" if m.keep else "review",
-                    m.path,
+                    csv_text(m.path),
                     m.width,
                     m.height,
                     m.size,
@@ -201,5 +215,5 @@ def plan_csv(sets: Sequence[DuplicateSet]) -> str:
 
 def write_plan(sets: Sequence[DuplicateSet], out: Path) -> Path:
     """Write :func:`plan_csv` atomically (UTF-8, non-UTF-8 names as surrogate escapes)."""
-    atomic_write_bytes(out, plan_csv(sets).encode("utf-8", "surrogateescape"))
+    write_output_bytes(out, plan_csv(sets).encode("utf-8", "surrogateescape"))
     return out

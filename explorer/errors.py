@@ -1,5 +1,7 @@
 """Domain errors. The CLI maps each to one clear line on stderr and an exit code."""
 
+import errno
+
 
 class ExplorerError(Exception):
     """Base class for every error explorer reports to a user."""
@@ -35,3 +37,18 @@ class WeightsUnavailableError(ExplorerError):
 
 class NoImagesError(ExplorerError):
     """A folder or list of paths held no readable image."""
+
+
+class UnsafeIndexError(ExplorerError):
+    """The index folder holds something explorer did not write (a symlink, a foreign file)."""
+
+
+class DiskFullError(ExplorerError, OSError):
+    """The disk filled up while the index was written (an ``OSError`` with ``ENOSPC``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.ENOSPC, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

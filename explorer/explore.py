@@ -21,6 +21,7 @@ import numpy as np
 from explorer.index import Analysis, Index, lock_index, save_analysis
 from explorer.progress import Progress, no_progress
 from explorer.search import EXACT_GRAPH_LIMIT, neighbor_graph
+from explorer.store import check_output, check_unlocked
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ def current_analysis(
     analysis = index.analysis()
     if analysis is not None and analysis.info.get("generation") == index.manifest.get("generation"):
         return index, analysis
+    check_unlocked(index_path)  # fail now, not after computing what could not be stored
     old = (index.manifest.get("analysis") or {}) if analysis is None else analysis.info
     seed = int(old.get("seed", (index.manifest.get("meta") or {}).get("seed", 0)))
     analysis = analyse(
@@ -168,6 +170,8 @@ def report(
 
     started = time.perf_counter()
     index = Index(index_path)
+    page = out or default_report_path(index.root)
+    check_output(page)  # refuse a path inside an index, or a folder, before any work
     seed = int((index.manifest.get("meta") or {}).get("seed", 0)) if seed is None else seed
     analysis = index.analysis()
     if clusters == "stored":
@@ -182,6 +186,7 @@ def report(
     }
     reused = analysis is not None and all(analysis.info.get(k) == v for k, v in wanted.items())
     if analysis is None or not reused:
+        check_unlocked(index_path)
         previous = (index.manifest.get("analysis") or {}).get("dup_threshold")
         analysis = analyse(
             index,
@@ -250,7 +255,7 @@ def report(
         captions=[describe(r) for r in records],
         facets=facets(records),
     )
-    path = write_report(data, out or default_report_path(index.root), progress=progress)
+    path = write_report(data, page, progress=progress)
     return ReportSummary(
         path=path,
         images=len(index),

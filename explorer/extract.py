@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from explorer import faults
 from explorer.backbones import Backbone, Embedding
 from explorer.images import LoadedImage, Skipped, load_image
-from explorer.quarantine import DecodeHangError, Journal
+from explorer.quarantine import DecodeHangError, Journal, result_within
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def decode_ahead(
         while pending:
             path, future = pending.popleft()
             try:
-                result = future.result(timeout=timeout)
+                result = result_within(future, timeout)  # pause-aware (Ctrl-Z)
             except FutureTimeout:
                 hung = True
                 raise DecodeHangError(

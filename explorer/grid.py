@@ -8,8 +8,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from explorer.images import display_path, register_formats
-from explorer.index import atomic_write
 from explorer.query import QueryResult
+from explorer.store import write_output
 
 TILE = 200
 _LABEL = 34
@@ -68,6 +68,5 @@ def save_grid(results: Sequence[QueryResult], out: Path, *, tile: int = TILE) ->
                 draw.rectangle((x, y, x + tile - 1, y + tile - 1), outline=_ACCENT, width=3)
             draw.text((x, y + tile + 2), label, fill=colour, font=font)
             draw.text((x, y + tile + 17), _shorten(display_path(path.name)), fill=_INK, font=font)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda fh: sheet.save(fh, format="PNG"))
+    write_output(out, lambda fh: sheet.save(fh, format="PNG"))
     return out

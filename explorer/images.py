@@ -168,18 +168,34 @@ class _Skip(Exception):
 
 
 def display_path(text: str) -> str:
-    """Make a path string safe to show to people.
+    """Make a path string safe to show to people, on a terminal too.
 
     Args:
         text: A path as text; non-UTF-8 bytes appear as lone surrogates (surrogateescape).
 
     Returns:
-        The same text with every undecodable byte replaced by U+FFFD.
+        The same text with every undecodable byte replaced by U+FFFD, and every
+        control character (newline, tab, escape, C1 codes) written as a visible
+        escape (``\\n``, ``\\x1b``): a file name can neither break a line of output
+        into fake rows nor send a terminal escape sequence.
     """
     try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:  # lone surrogates that did not come from surrogateescape
-        return _SURROGATE.sub("\ufffd", text)
+        shown = _SURROGATE.sub("\ufffd", text)
+    return _CONTROL.sub(_escape_control, shown)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 @functools.cache
@@ -424,6 +440,21 @@ def _failure_reason(exc: Exception, data: bytes) -> SkipReason:
     return SkipReason.DECODE_ERROR
 
 
+def _cut_signature(data: bytes) -> bool:
+    """A JPEG, PNG, GIF or WebP signature (or the start of one) that Pillow could not open.
+
+    Such a file was cut off, often after a few bytes: ``truncated``, not
+    ``not_an_image``. Two bytes are the least that tell a format.
+    """
+    if len(data) < 2:
+        return False
+    if data[:4] == b"RIFF"[: len(data)] and (
+        len(data) <= 8 or data[8:12] == b"WEBP"[: len(data) - 8]
+    ):
+        return True
+    return any(data[: len(magic)] == magic[: len(data)] for magic, _ in _END_MARKERS)
+
+
 def _open_image(data: bytes) -> Image.Image:
     """Read the header only; the decompression-bomb check fires here."""
     heif = register_formats()
@@ -440,6 +471,8 @@ def _open_image(data: bytes) -> Image.Image:
             if not heif and data[8:12] not in (b"avif", b"avis"):
                 raise _Skip(SkipReason.NOT_AN_IMAGE, "HEIC/HEIF needs pillow-heif") from exc
             raise _Skip(SkipReason.DECODE_ERROR, "unreadable HEIF/AVIF file") from exc
+        if _cut_signature(data):
+            raise _Skip(SkipReason.TRUNCATED, "file ends inside its image header") from exc
         raise _Skip(SkipReason.NOT_AN_IMAGE, "unrecognised image format") from exc
     except Exception as exc:
         raise _Skip(_failure_reason(exc, data), _describe(exc)) from exc

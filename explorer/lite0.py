@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -202,16 +201,11 @@ def load_weights(
 
 def _write_cache(path: Path, weights: dict[str, NDArray[np.float32]]) -> None:
     """Write the ``.npz`` atomically; a read-only cache only costs the next run time."""
+    from explorer.store import atomic_write
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **weights)  # type: ignore[arg-type]
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_write(path, lambda fh: np.savez(fh, **weights))  # type: ignore[arg-type]
     except OSError as exc:
         log.warning("could not cache converted weights at %s (%s)", path, exc)
 

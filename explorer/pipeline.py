@@ -449,6 +449,7 @@ def build(
             raise NoImagesError(f"no readable image in {root}{detail}")
         if (
             old is not None
+            and old.sealed  # an unsealed (schema 1) manifest is rewritten, sealed
             and len(rows) == len(old) == summary.unchanged
             and old_rows == list(enumerate(old.records))
             and sorted(skipped, key=lambda s: sort_key(s.path)) == old.skipped

@@ -23,15 +23,22 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import TypeVar
 
+from explorer.checkpoints import JOURNAL
 from explorer.errors import ExplorerError
-from explorer.index import CHECKPOINTS, atomic_write_bytes
+from explorer.manifest import load_json
+from explorer.store import CHECKPOINTS, atomic_write_bytes, open_append, read_bytes, subfolder
 
-JOURNAL = "decoding.log"
 QUARANTINE = "quarantine.json"
 DECODER_CRASH = "decoder_crash"
 DECODE_TIMEOUT = "decode_timeout"
+T = TypeVar("T")
 
 
 class DecodeHangError(ExplorerError):
@@ -48,13 +55,44 @@ def decode_timeout() -> float:
         return 120.0
 
 
+def result_within(
+    future: Future[T],
+    timeout: float | None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    tick: float = 0.5,
+) -> T:
+    """``future.result()``, waiting at most ``timeout`` seconds of time the process ran.
+
+    The wait is counted in ticks: a tick that lasted much longer than asked
+    means the whole process was stopped (Ctrl-Z, SIGSTOP, a suspended laptop),
+    the decoder with it, so only one tick of it counts. A build paused for an
+    hour is not a hung decoder, and no innocent file is quarantined for it.
+
+    Raises:
+        concurrent.futures.TimeoutError: After ``timeout`` seconds of waiting while running.
+    """
+    if timeout is None:
+        return future.result()
+    waited = 0.0
+    while True:
+        step = max(1e-3, min(tick, timeout - waited))
+        started = clock()
+        try:
+            return future.result(timeout=step)
+        except FutureTimeout:
+            waited += min(clock() - started, 2 * step)  # a longer gap: we were stopped
+            if waited >= timeout:
+                raise
+
+
 class Journal:
     """Append-only record of decodes started and finished (survives a process crash)."""
 
     def __init__(self, index_path: Path) -> None:
-        folder = index_path / CHECKPOINTS
-        folder.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(folder / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        folder = subfolder(index_path, CHECKPOINTS)
+        assert folder is not None
+        self._fd = open_append(folder / JOURNAL)
 
     def start(self, path: Path) -> None:
         """Note that decoding ``path`` begins."""
@@ -72,11 +110,15 @@ class Journal:
 
 def suspects(index_path: Path) -> list[Path]:
     """Files whose decode started in an earlier run and never ended."""
-    journal = index_path / CHECKPOINTS / JOURNAL
-    if not journal.is_file():
+    folder = subfolder(index_path, CHECKPOINTS, create=False)
+    if folder is None:
+        return []
+    try:
+        text = read_bytes(folder / JOURNAL)
+    except FileNotFoundError:
         return []
     open_: dict[str, int] = {}
-    for line in journal.read_bytes().splitlines():
+    for line in text.splitlines():
         if len(line) < 2:
             continue
         key = line[1:].decode("ascii", "replace")
@@ -104,11 +146,12 @@ def probe(path: Path, *, timeout: float | None = None) -> str | None:
 
 def load(index_path: Path) -> dict[str, dict[str, object]]:
     """Quarantined files: path -> ``{"size", "mtime_ns", "reason"}``."""
-    path = index_path / QUARANTINE
-    if not path.is_file():
+    try:
+        raw = read_bytes(index_path / QUARANTINE)
+    except FileNotFoundError:
         return {}
     try:
-        data = json.loads(path.read_bytes())
+        data = load_json(raw, max_depth=3)
         return {str(k): dict(v) for k, v in data["files"].items()}
     except (ValueError, KeyError, TypeError, AttributeError):
         return {}  # a damaged quarantine list only costs re-probing

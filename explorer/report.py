@@ -21,10 +21,8 @@ import itertools
 import json
 import logging
 import math
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ from explorer.report_assets import (
     fit_budget,
     write_sidecar,
 )
+from explorer.store import write_output_bytes
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +175,8 @@ def write_report(
     bar = progress or no_progress
     sidecar = out.parent / f"{out.stem}_files"
     advance = bar("thumbnails", n)
+    if out.exists() and not out.is_file():
+        embed_limit = n  # /dev/stdout or a pipe: no folder beside it, everything embedded
     if n > embed_limit:
         log.info("%d images > embed_limit %d: thumbnails go to %s", n, embed_limit, sidecar)
         thumbs = write_sidecar(data.thumbnails, sidecar, progress=advance)
@@ -183,7 +184,7 @@ def write_report(
         thumbs = [data_uri(t) for t in fit_budget(data.thumbnails, progress=advance)]
     step = bar("report page", 1)
     page = _render(data, thumbs, n_clusters)
-    _atomic_write(out, page.encode("utf-8"))
+    write_output_bytes(out, page.encode("utf-8"))
     if n <= embed_limit and (sidecar / SIDECAR_MARKER).is_file():
         shutil.rmtree(sidecar, ignore_errors=True)  # stale thumbnails of an earlier run
     step(1)
@@ -657,17 +658,3 @@ def _colors(k: int) -> list[str]:
         r, g, b = colorsys.hls_to_rgb((c * 0.618033988749895) % 1.0, 0.45, 0.65)
         out.append(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}")
     return out
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -8,10 +8,14 @@ product is a cosine similarity.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -83,12 +87,8 @@ def fit_projection(
         log.info("only %d images: using %d PCA components instead of %d", n, allowed, n_components)
         n_components = allowed
     x = np.asarray(features, dtype=np.float32)
-    if n < 2:  # nothing varies: one axis, and every vector projects to zero
-        return Projection(
-            mean=x.mean(axis=0),
-            components=np.eye(1, d, dtype=np.float32),
-            explained_variance_ratio=np.zeros(1, dtype=np.float32),
-        )
+    if n < 2 or not bool(np.any(x.max(axis=0) != x.min(axis=0))):
+        return _constant_projection(x.mean(axis=0))
     solver = "randomized" if n_components < 0.8 * allowed and n > 500 else "full"
     # When x is our own float32 copy, let PCA centre it in place: one (n, d)
     # float32 array fewer at the peak (1.6 GB for 100,000 VGG16 features).
@@ -96,10 +96,36 @@ def fit_projection(
     pca = PCA(n_components=n_components, svd_solver=solver, random_state=seed, copy=not own)
     pca.fit(x)
     del x
+    components = pca.components_.astype(np.float32)
+    ratio = pca.explained_variance_ratio_.astype(np.float32)
+    keep = np.isfinite(ratio) & np.isfinite(components).all(axis=1)
+    if not keep.any():  # zero total variance (float noise aside): nothing to project onto
+        return _constant_projection(pca.mean_.astype(np.float32))
     return Projection(
         mean=pca.mean_.astype(np.float32),
-        components=pca.components_.astype(np.float32),
-        explained_variance_ratio=pca.explained_variance_ratio_.astype(np.float32),
+        components=components[keep],
+        explained_variance_ratio=ratio[keep],
+    )
+
+
+def _constant_projection(mean: NDArray[np.float32]) -> Projection:
+    """A projection for features that do not vary: every such image gets the same unit vector.
+
+    PCA of identical rows has no axis (scikit-learn's variance ratios are 0/0,
+    NaN) and every centred row is zero, so identical images would score 0.0
+    against each other. One axis ``u`` (the mean's direction) with the mean
+    moved back by ``u`` maps each of them to ``1``: they score 1.0, as copies should.
+    """
+    d = mean.shape[0]
+    norm = float(np.linalg.norm(mean))
+    if np.isfinite(norm) and norm > 1e-12:
+        axis = (mean / norm).astype(np.float32)
+    else:
+        axis = np.eye(1, d, dtype=np.float32)[0]
+    return Projection(
+        mean=(mean - axis).astype(np.float32),
+        components=axis[None, :],
+        explained_variance_ratio=np.zeros(1, dtype=np.float32),
     )
 
 
@@ -299,6 +325,7 @@ def approximate_neighbor_graph(
     kk = min(k, n - 1)
     if kk <= 0:
         return np.empty((n, 0), dtype=np.int32), np.empty((n, 0), dtype=np.float32)
+    numba_cache()
     from pynndescent import NNDescent
 
     x = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -349,3 +376,36 @@ def _best(sims: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArray
     order = np.lexsort((part, -part_scores), axis=1)
     idx = np.take_along_axis(part, order, axis=1)
     return idx.astype(np.int64), np.clip(np.take_along_axis(sims, idx, axis=1), -1.0, 1.0)
+
+
+def numba_cache() -> Path | None:
+    """Give numba (under umap and pynndescent) a cache folder it can write.
+
+    numba caches compiled code next to the package or under ``~/.cache``; where
+    neither is writable (a read-only install and a home folder that is not
+    writable, as in some containers), importing umap fails with a traceback.
+    Then ``NUMBA_CACHE_DIR`` is set to a private folder under the system's
+    temporary folder. Call before importing umap or pynndescent.
+
+    Returns:
+        The folder chosen, or ``None`` when numba's own choice works (or
+        ``NUMBA_CACHE_DIR`` is already set).
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return None
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if _writable(Path(xdg)):
+        return None
+    folder = Path(tempfile.gettempdir()) / f"explorer-numba-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    os.environ["NUMBA_CACHE_DIR"] = str(folder)
+    return folder
+
+
+def _writable(path: Path) -> bool:
+    """Whether ``path`` exists as a writable folder, or could be created as one."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+    return False

@@ -2,20 +2,25 @@
 
 Tags live in ``<index>/tags.json`` keyed by the image's record path, so they
 survive ``build`` re-runs (which rewrite the arrays) and ``add``. Writes are
-atomic and take the index's writer lock.
+atomic and take the index's writer lock. The file carries the sha256 of its
+tags (version 2), so a damaged file is refused rather than silently losing a
+tag; version 1 files, written before, are read without it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from explorer.errors import IndexCorruptError, UsageError
-from explorer.index import atomic_write_bytes, lock_index
+from explorer.manifest import load_json
+from explorer.store import atomic_write_bytes, lock_index, read_bytes
 
 TAGS_FILE = "tags.json"
-_VERSION = 1
+_VERSION = 2
 
 
 def load_tags(index_path: Path) -> dict[str, list[str]]:
@@ -25,18 +30,41 @@ def load_tags(index_path: Path) -> dict[str, list[str]]:
         IndexCorruptError: If the tags file is damaged.
     """
     path = index_path / TAGS_FILE
-    if not path.is_file():
+    try:
+        raw = read_bytes(path)
+    except FileNotFoundError:
         return {}
     try:
-        data = json.loads(path.read_bytes())
-        tags = {str(k): sorted({str(t) for t in v}) for k, v in data["tags"].items()}
+        data = load_json(raw, max_depth=3)
+        stored = data["tags"]
+        if not isinstance(stored, dict) or not all(
+            isinstance(v, list) and all(isinstance(t, str) for t in v) for v in stored.values()
+        ):
+            raise ValueError("tags must map paths to lists of text")
+        if (data.get("version") != 1 or "checksum" in data) and data.get("checksum") != _digest(
+            stored
+        ):
+            raise ValueError("checksum mismatch")
+        if data.get("version") not in (1, _VERSION):
+            raise ValueError(f"unknown version {data.get('version')!r:.20}")
+        tags = {str(k): sorted(set(v)) for k, v in stored.items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise IndexCorruptError(f"tags file {path} is damaged ({exc})") from exc
+        raise IndexCorruptError(
+            f"tags file {path} is damaged ({exc}); restore it from a backup, or delete it "
+            "to start without tags"
+        ) from exc
     return {k: v for k, v in tags.items() if v}
 
 
+def _digest(tags: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps(tags, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    ).hexdigest()
+
+
 def _save(index_path: Path, tags: dict[str, list[str]]) -> None:
-    payload = {"version": _VERSION, "tags": {k: v for k, v in sorted(tags.items()) if v}}
+    kept = {k: v for k, v in sorted(tags.items()) if v}
+    payload = {"version": _VERSION, "tags": kept, "checksum": _digest(kept)}
     atomic_write_bytes(index_path / TAGS_FILE, json.dumps(payload, indent=1).encode())
 
 
