@@ -24,7 +24,8 @@ from explorer.explore import current_analysis
 from explorer.index import Index
 from explorer.progress import Progress, no_progress
 from explorer.rows import record_file, record_path
-from explorer.tags import change_tags, load_tags
+from explorer.tagfiles import read_selection, read_tag_export
+from explorer.tags import add_tags, change_tags, load_tags
 
 
 def default_threshold(index: Index) -> float:
@@ -154,6 +155,51 @@ def tag(
         paths = []
     paths += record_paths(index, files)
     return change_tags(index_path, paths, label, remove=remove)
+
+
+@dataclass(frozen=True)
+class TagImport:
+    """What ``explorer tag --import`` or ``--from`` did.
+
+    Attributes:
+        added: (image, tag) pairs that were new.
+        images: Images of the file found in the index.
+        unknown: Paths of the file not in the index (skipped), first few.
+        n_unknown: How many paths were skipped.
+    """
+
+    added: int
+    images: int
+    unknown: list[str]
+    n_unknown: int
+
+
+def _known_only(index_path: Path, additions: dict[str, list[str]]) -> TagImport:
+    known = {r.path for r in Index(index_path).records}
+    kept = {p: ts for p, ts in additions.items() if p in known}
+    unknown = [p for p in additions if p not in known]
+    added = add_tags(index_path, kept) if kept else 0
+    return TagImport(added=added, images=len(kept), unknown=unknown[:5], n_unknown=len(unknown))
+
+
+def import_tags(index_path: Path, file: Path) -> TagImport:
+    """Merge a tag file the report exported (JSON or CSV) into the index's tags.
+
+    Paths the index no longer holds are skipped and counted.
+
+    Raises:
+        UsageError: An unreadable or foreign file, or an invalid tag (nothing written).
+    """
+    return _known_only(index_path, read_tag_export(file))
+
+
+def tag_selection(index_path: Path, selection: Path, label: str) -> TagImport:
+    """Tag every image of a ``selection.csv`` the report downloaded with ``label``.
+
+    Raises:
+        UsageError: An unreadable or foreign file, or an invalid tag.
+    """
+    return _known_only(index_path, {p: [label] for p in read_selection(selection)})
 
 
 EXPORT_COLUMNS = (

@@ -258,15 +258,67 @@ ClusterOpt = Annotated[int | None, typer.Option("--cluster", help="Every image o
 TagArgs = Annotated[list[str], typer.Argument(help="Image files (optional), then the tag.")]
 
 
+ImportOpt = Annotated[
+    Path | None,
+    typer.Option("--import", help="Merge a tag file the report exported (JSON or CSV)."),
+]
+FromOpt = Annotated[
+    Path | None,
+    typer.Option("--from", help="Tag every image of a selection.csv the report downloaded."),
+]
+
+
 @app.command()
-def tag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = None) -> None:
+def tag(
+    args: Annotated[
+        list[str] | None, typer.Argument(help="Image files (optional), then the tag.")
+    ] = None,
+    index: IndexOpt = DEFAULT_INDEX,
+    cluster: ClusterOpt = None,
+    import_file: ImportOpt = None,
+    from_csv: FromOpt = None,
+) -> None:
     """Tag images: the files given and/or every image of a cluster.
 
     Tags are kept in the index folder and survive 'build' re-runs and 'add'.
+    Tags added in the report page come back with --import; a selection
+    downloaded from the page with --from.
 
-    Examples: explorer tag --cluster 3 "tabby"; explorer tag img1.jpg img2.jpg "indoor"
+    Examples: explorer tag --cluster 3 "tabby"; explorer tag img1.jpg img2.jpg "indoor";
+    explorer tag --import explorer-tags.json; explorer tag --from selection.csv "keep"
     """
-    _tag_command(args, index, cluster, remove=False)
+    if import_file is not None or from_csv is not None:
+        _tag_from_file(args or [], index, import_file, from_csv, cluster)
+        return
+    _tag_command(args or [], index, cluster, remove=False)
+
+
+def _tag_from_file(
+    args: list[str],
+    index: Path,
+    import_file: Path | None,
+    from_csv: Path | None,
+    cluster: int | None,
+) -> None:
+    from explorer import catalog
+
+    if cluster is not None or (import_file is not None and (args or from_csv is not None)):
+        raise _fail("--import takes a file and nothing else; --from a file and one tag", 2)
+    if import_file is not None:
+        done = _run(lambda: catalog.import_tags(index, import_file))
+        what = f"{done.added} new tags on {done.images} images"
+    else:
+        if len(args) != 1 or from_csv is None:
+            raise _fail(
+                "give one tag after --from FILE, e.g. explorer tag --from selection.csv keep", 2
+            )
+        label = args[0]
+        done = _run(lambda: catalog.tag_selection(index, from_csv, label))
+        what = f"tag {label!r} added to {done.added} of {done.images} images"
+    typer.echo(what)
+    if done.n_unknown:
+        shown = ", ".join(display_path(p) for p in done.unknown)
+        typer.echo(f"skipped {done.n_unknown} paths not in the index: {shown}", err=True)
 
 
 @app.command()

@@ -55,6 +55,9 @@ BYTES_PER_IMAGE = 4096
 WEBGL_MIN_POINTS = 2000
 """From this many images the map is drawn with WebGL."""
 
+MAP_THUMB_PX = 44
+"""Side of the thumbnails drawn on the map when zoomed in, in screen pixels."""
+
 DUP_GROUPS_SHOWN = 200
 """Most near-duplicate groups listed in the page (the rest are counted)."""
 
@@ -333,7 +336,6 @@ def _document(
         SaveTool,
         WheelZoomTool,
     )
-    from bokeh.models.annotations import Legend, LegendItem
     from bokeh.plotting import figure
 
     n = len(data.paths)
@@ -374,12 +376,20 @@ def _document(
         srcs.append(src)
     x_range.renderers = y_range.renderers = rends
     # Colour by tag: the clusters turn grey and the tagged images are drawn on top.
-    tag_src = ColumnDataSource(data={"x": [], "y": []})
+    # (per-point alpha "a": tagged images outside a selection fade with the rest)
+    tag_src = ColumnDataSource(data={"x": [], "y": [], "a": []})
     tag_rend: Any = fig.scatter(
-        "x", "y", source=tag_src, size=point_size + 1, fill_color=TAG_COLOR, fill_alpha=1.0,
-        line_color="#ffffff", line_width=0.8,
+        "x", "y", source=tag_src, size=point_size + 1, fill_color=TAG_COLOR, fill_alpha="a",
+        line_color="#ffffff", line_alpha="a", line_width=0.8,
     )  # fmt: skip
-    tag_item = LegendItem(label="tag", renderers=[tag_rend], visible=False)
+
+    # Zoomed in to a few hundred points, the page draws their thumbnails at their points
+    # (the same data: URIs or sidecar paths as everywhere else: nothing added to the file).
+    thumb_src = ColumnDataSource(data={"url": [], "x": [], "y": []})
+    fig.image_url(
+        url="url", x="x", y="y", w=MAP_THUMB_PX, h=MAP_THUMB_PX, w_units="screen",
+        h_units="screen", anchor="center", source=thumb_src,
+    )  # fmt: skip
 
     def overlay(**kw: Any) -> Any:
         src = ColumnDataSource(data={"x": [], "y": []})
@@ -396,29 +406,13 @@ def _document(
     hov = overlay(size=point_size + 10, line_color="#0f172a", line_width=2.5)
     pin = overlay(size=point_size + 16, line_color="#e11d48", line_width=3.5)
 
-    style: dict[str, Any] = {
-        "label_text_font_size": "11px", "title_text_font_size": "11px",
-        "title_text_font_style": "bold", "title_text_color": "#64748b", "glyph_height": 12,
-        "glyph_width": 12, "spacing": 2, "padding": 8, "border_line_alpha": 0.0,
-        "background_fill_alpha": 0.0, "label_height": 14,
-    }  # fmt: skip
-    legend = Legend(
-        items=[tag_item]
-        + [
-            LegendItem(label=f"{_short(names[c])} ({sizes[c]})", renderers=[rends[c]])
-            for c in range(k)
-        ],
-        click_policy="hide",
-        title="Clusters · click to hide",
-        location="top_left",
-        ncols=max(1, math.ceil(k / 24)),
-        **style,
-    )
-    fig.add_layout(legend, "right")
-    pan, wheel = PanTool(), WheelZoomTool()
+    # The wheel scrolls the page; it zooms only with Ctrl held (a trackpad pinch sends
+    # Ctrl + wheel). The legend is an HTML list beside the map (see report_assets), so
+    # the plot keeps its width on a phone and a saved PNG holds only the points.
+    pan, wheel = PanTool(), WheelZoomTool(modifiers="ctrl")
     fig.add_tools(
         pan, wheel, BoxSelectTool(renderers=rends), LassoSelectTool(renderers=rends),
-        ResetTool(), SaveTool(),
+        ResetTool(), SaveTool(filename="explorer-map"),
     )  # fmt: skip
     fig.toolbar.active_drag = pan
     fig.toolbar.active_scroll = wheel
@@ -435,8 +429,8 @@ def _document(
     doc = Document()
     doc.add_root(fig)
     args = {"fig": fig, "rends": rends, "srcs": srcs, "hov": hov, "pin": pin, "nb": nb,
-            "link": link, "match": match, "legend": legend, "tag_rend": tag_rend,
-            "tag_src": tag_src, "tag_item": tag_item}  # fmt: skip
+            "link": link, "match": match, "tag_rend": tag_rend,
+            "tag_src": tag_src, "thumbs": thumb_src}  # fmt: skip
     doc.js_on_event(
         "document_ready",
         CustomJS(args=args, code="window.ExplorerApp.init({" + ", ".join(args) + "});"),
@@ -460,6 +454,8 @@ def _payload(
     reps = list(data.representatives) + [[]] * (len(names) - len(data.representatives))
     keepers = data.duplicate_keepers
     return {
+        # names the tags added in the page in the browser's storage (one report, one set)
+        "key": f"{_clean(data.root)}|{_clean(data.title)}|{len(paths)}",
         "paths": paths,
         "names": [p.rsplit("/", 1)[-1] or p for p in paths],
         "thumbs": thumbs,

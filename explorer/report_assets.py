@@ -178,6 +178,9 @@ TEMPLATE = r"""{% block preamble %}
 {% endblock %}
 {% block contents %}
 <header class="top">{{ explorer_header }}</header>
+<nav class="secnav" id="secnav" aria-label="Sections"><a href="#map-card">Map</a>
+  <a href="#gallery">Clusters</a><a href="#duplicates">Duplicates</a>
+  <a href="#dup-hist" id="nav-threshold">Threshold</a></nav>
 <div class="layout">
   <section class="card map-card" id="map-card">
     <div class="map-tools">
@@ -192,13 +195,18 @@ TEMPLATE = r"""{% block preamble %}
       <label class="color-by" id="color-by-box" hidden>Colour by
         <select id="color-by"><option value="-1">Cluster</option></select></label>
       <span class="hint">Hover to preview · click to pin · <kbd>Esc</kbd> unpins ·
-        legend hides clusters · box / lasso select in the toolbar</span>
+        <kbd>Ctrl</kbd> + wheel zooms · box / lasso select in the toolbar</span>
     </div>
-    <div id="map">{{ embed(roots.map) }}</div>
+    <div class="map-body">
+      <div id="map">{{ embed(roots.map) }}</div>
+      <div class="legend-box"><div class="legend-title" id="legend-title">Clusters · click to
+        hide</div><ul id="legend" class="legend"></ul></div>
+    </div>
   </section>
   <aside class="side">
-    <div id="pin" class="card pin" aria-live="polite"></div>
     <div id="selection" class="card" hidden></div>
+    <div id="pagetags" class="card" hidden></div>
+    <div id="pin" class="card pin" aria-live="polite"></div>
   </aside>
 </div>
 <section class="section" id="gallery">
@@ -264,7 +272,40 @@ button { font: inherit; color: inherit; }
   background: var(--card); border: 1px solid var(--line); border-radius: var(--radius);
   box-shadow: var(--shadow);
 }
-.map-card { padding: 10px 10px 6px; scroll-margin-top: 12px; }
+.map-card { padding: 10px 10px 6px; scroll-margin-top: 52px; }
+.secnav {
+  position: sticky; top: 0; z-index: 50; display: flex; gap: 4px; padding: 6px 24px;
+  background: rgba(255, 255, 255, .96); border-bottom: 1px solid var(--line);
+  backdrop-filter: blur(6px);
+}
+.secnav a {
+  color: var(--ink); text-decoration: none; font-weight: 600; font-size: 13px;
+  padding: 4px 10px; border-radius: 8px;
+}
+.secnav a:hover { background: var(--bg); color: var(--accent); }
+.secnav a[hidden] { display: none; }
+.section { scroll-margin-top: 44px; }
+.map-body { display: flex; gap: 8px; align-items: stretch; }
+.legend-box {
+  flex: 0 0 210px; min-width: 0; overflow: auto; max-height: var(--map-h, 520px);
+  border-left: 1px solid var(--line); padding-left: 8px;
+}
+.legend-title {
+  font-size: 11px; font-weight: 700; color: var(--muted); padding: 2px 4px 4px;
+}
+.legend { list-style: none; margin: 0; padding: 0; display: grid; gap: 1px; }
+.legend-item {
+  width: 100%; display: flex; align-items: center; gap: 6px; border: 0; border-radius: 6px;
+  background: transparent; padding: 2px 4px; font-size: 12px; text-align: left; cursor: pointer;
+  line-height: 1.3;
+}
+.legend-item:hover { background: var(--bg); }
+.legend-item .dot { width: 11px; height: 11px; border-radius: 3px; }
+.legend-label { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.legend-count { flex: none; color: var(--muted); }
+.legend-item.off { opacity: .45; }
+.legend-item.off .legend-label { text-decoration: line-through; }
+.legend-item[hidden] { display: none; }
 .map-tools {
   display: flex; align-items: center; gap: 10px; padding: 2px 4px 10px; flex-wrap: wrap;
 }
@@ -285,9 +326,26 @@ button { font: inherit; color: inherit; }
   font: 11px var(--mono); border: 1px solid var(--line); border-bottom-width: 2px;
   border-radius: 4px; padding: 0 4px; background: var(--bg);
 }
-#map { position: relative; height: clamp(440px, calc(100vh - 240px), 880px); }
-.side { display: flex; flex-direction: column; gap: 16px; position: sticky; top: 16px; }
-.pin, #selection { padding: 14px 16px 16px; }
+#map { position: relative; flex: 1 1 auto; min-width: 0; height: var(--map-h, 520px); }
+.side { display: flex; flex-direction: column; gap: 16px; position: sticky; top: 52px; }
+.pin, #selection, #pagetags { padding: 14px 16px 16px; }
+.sel-grid {
+  display: grid; grid-template-columns: repeat(6, minmax(0, 1fr)); gap: 4px; margin: 8px 0;
+}
+.sel-thumb {
+  padding: 0; border: 1px solid var(--line); border-radius: 6px; overflow: hidden;
+  aspect-ratio: 1; background: var(--bg); cursor: pointer; display: block; width: 100%;
+}
+.sel-thumb img { width: 100%; height: 100%; object-fit: cover; display: block; }
+.sel-thumb:hover { outline: 2px solid var(--accent); }
+.actions { flex-wrap: wrap; }
+.status { font-size: 12px; color: #15803d; min-height: 1em; }
+.tagform { display: flex; gap: 6px; margin: 8px 0 4px; }
+.tagform input {
+  flex: 1; min-width: 0; font: inherit; border: 1px solid var(--line); border-radius: 8px;
+  padding: 4px 8px; background: var(--bg);
+}
+.pagetag-list { margin: 6px 0; padding-left: 18px; font-size: 12px; }
 .card-title {
   margin: 0; font-size: 12px; text-transform: uppercase; letter-spacing: .07em;
   color: var(--muted);
@@ -473,6 +531,29 @@ footer { padding: 12px 28px 28px; color: var(--muted); font-size: 12px; }
   .layout { grid-template-columns: minmax(0, 1fr); }
   .side { position: static; }
   .hint { display: none; }
+  /* the pinned image opens as a bottom sheet, in view wherever the page is scrolled */
+  .pin:not(.empty) {
+    position: fixed; left: 0; right: 0; bottom: 0; z-index: 60; max-height: 42vh;
+    overflow: auto; border-radius: 16px 16px 0 0; box-shadow: 0 -8px 30px rgba(15, 23, 42, .25);
+  }
+  .pin:not(.empty) .pin-imgbox { height: 120px; margin: 6px 0; }
+  .pin:not(.empty) .pin-img { width: 120px; height: 120px; }
+}
+@media (max-width: 700px) {
+  .top { padding: 12px 12px 10px; gap: 6px 16px; }
+  .summary { display: none; }
+  .secnav { padding: 4px 8px; overflow-x: auto; }
+  .layout { padding: 8px; gap: 10px; }
+  .section { padding: 4px 8px 16px; }
+  .map-card { padding: 6px 4px 4px; }
+  .map-body { flex-direction: column; }
+  .legend-box {
+    flex: none; max-height: 132px; border-left: 0; border-top: 1px solid var(--line);
+    padding: 4px 0 0;
+  }
+  .legend { grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); }
+  .grid, .dups { grid-template-columns: minmax(0, 1fr); }
+  .tip { width: min(340px, calc(100vw - 16px)); }
 }
 """
 """Stylesheet of the report page."""
@@ -488,8 +569,11 @@ APP_JS = r"""(function () {
   var X = new Float64Array(N);
   var Y = new Float64Array(N);
   var S = {fig: null, view: null, rends: [], srcs: [], members: [], pin: -1, hover: -1,
-    matches: [], selected: [], move: null, raf: 0, solo: -1, lower: null, colorTag: -1};
+    matches: [], selected: [], move: null, raf: 0, solo: -1, lower: null, colorTag: -1,
+    query: "", copied: "", pageTags: {}, thumbRaf: 0, onMap: []};
   var BASE_ALPHA = D.alpha;
+  var FADED = 0.08;  // alpha of everything outside a selection, whatever the colouring
+  var MAP_THUMBS = 150;  // thumbnails drawn on the map when at most this many points are in view
 
   function $(id) { return document.getElementById(id); }
   function el(tag, cls, text) {
@@ -699,6 +783,13 @@ APP_JS = r"""(function () {
       tl.classList.add("pin-taglist");
       box.append(tl);
     }
+    var added = S.pageTags[D.paths[i]] || [];
+    if (added.length) {
+      var at = el("div", "tagchips pin-taglist page-added");
+      added.forEach(function (t) { at.append(el("span", "tagchip", t)); });
+      at.title = "tags added in this page (export them from the Tags added here card)";
+      box.append(at);
+    }
     var nb = neighbors(i);
     box.append(el("h3", "sub", nb.length ? "Nearest neighbours" : "No neighbours"));
     var list = el("ol", "nbr-list");
@@ -743,17 +834,25 @@ APP_JS = r"""(function () {
       }
     }
     S.matches = m;
+    S.query = q;
     S.matchSrc.data = {x: m.map(function (i) { return X[i]; }),
       y: m.map(function (i) { return Y[i]; })};
-    S.rends.forEach(function (r) {
-      r.glyph.fill_alpha = q ? 0.15 : BASE_ALPHA;
-      r.glyph.line_alpha = q ? 0.15 : D.line_alpha;
-    });
-    S.tagRend.glyph.fill_alpha = q ? 0.15 : 1.0;
-    S.tagRend.glyph.line_alpha = q ? 0.15 : 1.0;
+    applyFade();
     var out = $("search-count");
     out.textContent = q ? (m.length ? plural(m.length, "match", "matches") : "no match") : "";
     out.className = q && !m.length ? "count none" : "count";
+  }
+  // One place decides how bright each point is: a search fades what it does not match,
+  // and a selection fades everything outside it (clusters it never touched included).
+  function applyFade() {
+    var any = S.selected.length > 0;
+    S.rends.forEach(function (r, c) {
+      var a = S.query ? 0.15 : BASE_ALPHA, la = S.query ? 0.15 : D.line_alpha;
+      if (any && !S.srcs[c].selected.indices.length) { a = FADED; la = FADED; }
+      r.glyph.fill_alpha = a;
+      r.glyph.line_alpha = la;
+    });
+    drawTagged();
   }
 
   // ---- selection --------------------------------------------------------
@@ -767,7 +866,14 @@ APP_JS = r"""(function () {
     sel.sort(function (a, b) { return a - b; });
     S.selected = sel;
     renderSelection();
-    drawTagged();
+    applyFade();
+  }
+  function selectCluster(c) {
+    if (!visible(c)) { S.rends[c].visible = true; }
+    S.srcs.forEach(function (src, k) {
+      src.selected.indices = k === c ? Array.from(S.members[k].keys()) : [];
+    });
+    onSelect();
   }
   function clearSelection() {
     S.srcs.forEach(function (src) { src.selected.indices = []; });
@@ -781,15 +887,50 @@ APP_JS = r"""(function () {
     if (!sel.length) { box.replaceChildren(); return; }
     var head = el("div", "pin-head");
     head.append(el("h2", "card-title", "Selection · " + plural(sel.length, "image", "images")));
+    var grid = el("div", "sel-grid");
+    var GRID = 36;
+    sel.slice(0, GRID).forEach(function (i) {
+      var b = el("button", "sel-thumb");
+      b.type = "button";
+      b.title = D.paths[i];
+      b.dataset.index = String(i);
+      b.append(thumb(i, "", true));
+      b.addEventListener("click", function () { pin(i); });
+      grid.append(b);
+    });
     var actions = el("div", "actions");
-    var dl = el("button", "btn primary", "Download CSV");
-    dl.type = "button";
-    dl.id = "download-csv";
-    dl.addEventListener("click", downloadCsv);
-    var clr = el("button", "btn", "Clear");
-    clr.type = "button";
-    clr.addEventListener("click", clearSelection);
-    actions.append(dl, clr);
+    function button(label, id, cls, fn) {
+      var b = el("button", "btn small" + (cls ? " " + cls : ""), label);
+      b.type = "button";
+      b.id = id;
+      b.addEventListener("click", fn);
+      actions.append(b);
+    }
+    button("Download CSV", "download-csv", "primary", downloadCsv);
+    button("Copy paths", "copy-paths", "", function () {
+      copyText(S.selected.map(function (i) { return D.paths[i]; }).join("\n") + "\n", "paths");
+    });
+    button("Copy tag command", "copy-tag-cmd", "", function () {
+      copyText(tagCommand($("tag-input").value), "command");
+    });
+    button("Clear", "clear-selection", "", clearSelection);
+    var form = el("form", "tagform");
+    var input = el("input");
+    input.id = "tag-input";
+    input.placeholder = "Tag these images…";
+    input.setAttribute("aria-label", "Tag the selected images");
+    input.maxLength = 200;
+    var add = el("button", "btn small", "Add tag");
+    add.type = "submit";
+    add.id = "tag-add";
+    form.append(input, add);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (addPageTag(input.value, S.selected)) { input.value = ""; }
+    });
+    var status = el("div", "status");
+    status.id = "sel-status";
+    status.setAttribute("aria-live", "polite");
     var list = el("ul", "sel-list");
     var LIMIT = 300;
     sel.slice(0, LIMIT).forEach(function (i) {
@@ -804,15 +945,126 @@ APP_JS = r"""(function () {
       li.append(b);
       list.append(li);
     });
-    box.replaceChildren(head, actions, list);
+    box.replaceChildren(head, grid);
+    if (sel.length > GRID) { box.append(el("p", "muted", "+" + (sel.length - GRID) + " more")); }
+    box.append(actions, form, status, list);
     if (sel.length > LIMIT) {
       box.append(el("p", "muted", "… and " + (sel.length - LIMIT) + " more (all in the CSV)"));
     }
   }
+  function shellQuote(s) { return "'" + String(s).replace(/'/g, "'\\''") + "'"; }
+  function tagCommand(tag) {
+    tag = String(tag || "").trim();
+    return "explorer tag --from selection.csv " + (tag ? shellQuote(tag) : "NAME");
+  }
+  function copyText(text, what) {
+    S.copied = text;
+    function done() {
+      var st = $("sel-status") || $("pagetags-status");
+      if (st) { st.textContent = "Copied the " + what + " to the clipboard"; }
+    }
+    function fallback() {
+      var ta = el("textarea");
+      ta.value = text;
+      ta.setAttribute("readonly", "");
+      ta.style.position = "fixed";
+      ta.style.opacity = "0";
+      document.body.append(ta);
+      ta.select();
+      try { document.execCommand("copy"); } catch (err) { /* nothing more to try */ }
+      ta.remove();
+      done();
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, fallback);
+    } else {
+      fallback();
+    }
+  }
+
+  // ---- tags added in the page (kept in this browser, exported as a file) ----
+  function storeKey() { return "explorer-tags:" + D.key; }
+  function loadPageTags() {
+    try {
+      var raw = window.localStorage.getItem(storeKey());
+      var got = raw ? JSON.parse(raw) : {};
+      if (got && typeof got === "object") { S.pageTags = got; }
+    } catch (err) { S.pageTags = {}; }
+  }
+  function savePageTags() {
+    try { window.localStorage.setItem(storeKey(), JSON.stringify(S.pageTags)); }
+    catch (err) { /* private mode or file:// storage off: tags last until the page closes */ }
+  }
+  function addPageTag(tag, indices) {
+    tag = String(tag || "").trim();
+    // the same rule as explorer's check_tag, which checks again on import
+    if (!tag || tag.length > 200 || /[\u0000-\u001f]/.test(tag) || !indices.length) {
+      return false;
+    }
+    indices.forEach(function (i) {
+      var p = D.paths[i], have = S.pageTags[p] || [];
+      if (have.indexOf(tag) < 0) { S.pageTags[p] = have.concat([tag]).sort(); }
+    });
+    savePageTags();
+    renderPageTags();
+    if (S.pin >= 0) { renderPin(); }
+    var st = $("sel-status");
+    if (st) { st.textContent = "Tagged " + plural(indices.length, "image", "images") + " " + tag; }
+    return true;
+  }
+  function pageTagCounts() {
+    var counts = {};
+    Object.keys(S.pageTags).forEach(function (p) {
+      S.pageTags[p].forEach(function (t) { counts[t] = (counts[t] || 0) + 1; });
+    });
+    return counts;
+  }
+  function pageTagsJson() {
+    var out = {};
+    Object.keys(S.pageTags).sort().forEach(function (p) {
+      if (S.pageTags[p].length) { out[p] = S.pageTags[p].slice(); }
+    });
+    return JSON.stringify({format: "explorer-tags", version: 1, tags: out}, null, 1) + "\n";
+  }
+  function pageTagsCsv() {
+    var rows = ["path,tag"];
+    Object.keys(S.pageTags).sort().forEach(function (p) {
+      S.pageTags[p].forEach(function (t) { rows.push(csvCell(p) + "," + csvCell(t)); });
+    });
+    return rows.join("\r\n") + "\r\n";
+  }
+  function renderPageTags() {
+    var box = $("pagetags");
+    var counts = pageTagCounts(), names = Object.keys(counts).sort();
+    box.hidden = names.length === 0;
+    if (!names.length) { box.replaceChildren(); return; }
+    var list = el("ul", "pagetag-list");
+    names.forEach(function (t) { list.append(el("li", "", t + " · " + counts[t])); });
+    var actions = el("div", "actions");
+    [["Export JSON", "export-tags-json", function () {
+      download(pageTagsJson(), "explorer-tags.json", "application/json");
+    }], ["Export CSV", "export-tags-csv", function () {
+      download(pageTagsCsv(), "explorer-tags.csv", "text/csv;charset=utf-8");
+    }], ["Forget", "forget-tags", function () {
+      S.pageTags = {};
+      savePageTags();
+      renderPageTags();
+    }]].forEach(function (d, j) {
+      var b = el("button", "btn small" + (j === 0 ? " primary" : ""), d[0]);
+      b.type = "button";
+      b.id = d[1];
+      b.addEventListener("click", d[2]);
+      actions.append(b);
+    });
+    var note = el("p", "muted", "Kept in this browser only. Merge them into the index with: "
+      + "explorer tag --import explorer-tags.json");
+    box.replaceChildren(el("h2", "card-title", "Tags added here"), list, actions, note);
+  }
   function csvCell(v) {
     var s = String(v);
     // Spreadsheets run cells that start with = + - @ as formulas.
-    if (/^[=+\-@\t\r]/.test(s)) { s = "'" + s; }
+    // (a leading ' is doubled too, so that explorer can undo the guard exactly)
+    if (/^[=+\-@\t\r']/.test(s)) { s = "'" + s; }
     if (/[",\r\n]/.test(s)) { s = "\"" + s.replace(/"/g, "\"\"") + "\""; }
     return s;
   }
@@ -826,12 +1078,13 @@ APP_JS = r"""(function () {
     });
     return rows.join("\r\n") + "\r\n";
   }
-  function downloadCsv() {
-    var blob = new Blob([selectionCsv()], {type: "text/csv;charset=utf-8"});
+  function downloadCsv() { download(selectionCsv(), "selection.csv", "text/csv;charset=utf-8"); }
+  function download(text, name, type) {
+    var blob = new Blob([text], {type: type});
     var url = URL.createObjectURL(blob);
     var a = el("a");
     a.href = url;
-    a.download = "selection.csv";
+    a.download = name;
     document.body.append(a);
     a.click();
     a.remove();
@@ -840,19 +1093,20 @@ APP_JS = r"""(function () {
 
   // ---- colour by tag ----------------------------------------------------
   function drawTagged() {
-    var t = S.colorTag, m = [];
+    var t = S.colorTag, m = [], al = [];
+    var chosen = null;
+    if (S.selected.length) {
+      chosen = new Uint8Array(N);
+      S.selected.forEach(function (i) { chosen[i] = 1; });
+    }
+    var base = S.query ? 0.15 : 1.0;
     if (t >= 0) {
-      var chosen = null;
-      if (S.selected.length) {
-        chosen = new Uint8Array(N);
-        S.selected.forEach(function (i) { chosen[i] = 1; });
-      }
       D.sets[t].m.forEach(function (i) {
-        if (visible(D.labels[i]) && (!chosen || chosen[i])) { m.push(i); }
+        if (visible(D.labels[i])) { m.push(i); al.push(chosen && !chosen[i] ? FADED : base); }
       });
     }
     S.tagSrc.data = {x: m.map(function (i) { return X[i]; }),
-      y: m.map(function (i) { return Y[i]; })};
+      y: m.map(function (i) { return Y[i]; }), a: al};
   }
   function colorBy(t) {
     t = Number(t);
@@ -864,15 +1118,20 @@ APP_JS = r"""(function () {
         if (g && g.fill_color !== undefined) { g.fill_color = col; }
       });
     });
+    var tb = $("legend-tag");
     if (t >= 0) {
       var name = (t < D.tags.length ? "tag: " : "") + D.sets[t].name;
-      S.tagItem.label = {value: short(name, 35) + " (" + D.sets[t].m.length + ")"};
+      tb.children[1].textContent = short(name, 35);
+      tb.children[2].textContent = "(" + D.sets[t].m.length + ")";
+      tb.title = name;
     }
-    S.tagItem.visible = t >= 0;
+    tb.hidden = !(t >= 0);
+    tb.classList.remove("off");
     S.tagRend.visible = true;
     var which = t < D.tags.length ? "Tagged" : "Chosen";
-    S.legend.title = t >= 0 ? which + " vs. others (grey) · click to hide"
+    $("legend-title").textContent = t >= 0 ? which + " vs. others (grey) · click to hide"
       : "Clusters · click to hide";
+    syncLegend();
     drawTagged();
     $("color-by").value = String(t);
     document.querySelectorAll("button.tagchip").forEach(function (b) {
@@ -881,6 +1140,100 @@ APP_JS = r"""(function () {
     document.body.dataset.colorBy = t >= 0 ? "tag" : "cluster";
   }
   function short(s, n) { return s.length <= n ? s : s.slice(0, n - 1) + "…"; }
+
+  // ---- legend (an HTML list beside the map, below it on a phone) -------------
+  function renderLegend() {
+    var ul = $("legend");
+    var li = el("li");
+    var tb = el("button", "legend-item tag-entry");
+    tb.type = "button";
+    tb.id = "legend-tag";
+    tb.hidden = true;
+    var td = el("i", "dot");
+    td.style.background = D.tag_color;
+    tb.append(td, el("span", "legend-label", ""), el("span", "legend-count", ""));
+    tb.addEventListener("click", function () {
+      S.tagRend.visible = !S.tagRend.visible;
+      tb.classList.toggle("off", !S.tagRend.visible);
+    });
+    li.append(tb);
+    ul.append(li);
+    D.clusters.forEach(function (cl, c) {
+      var item = el("li");
+      var b = el("button", "legend-item");
+      b.type = "button";
+      b.dataset.cluster = String(c);
+      b.title = "cluster " + c + ": " + cl.name + " · click to hide or show";
+      var d = el("i", "dot");
+      d.style.background = cl.color;
+      b.append(d, el("span", "legend-label", short(cl.name, 36)),
+        el("span", "legend-count", "(" + cl.size + ")"));
+      b.addEventListener("click", function () { S.rends[c].visible = !S.rends[c].visible; });
+      item.append(b);
+      ul.append(item);
+    });
+    syncLegend();
+  }
+  function syncLegend() {
+    document.querySelectorAll("#legend button[data-cluster]").forEach(function (b) {
+      var c = Number(b.dataset.cluster);
+      b.classList.toggle("off", !visible(c));
+      b.setAttribute("aria-pressed", String(visible(c)));
+      b.firstChild.style.background = S.colorTag >= 0 ? D.grey : D.clusters[c].color;
+    });
+  }
+  // The whole map fits the window below the header (at least 300 px tall).
+  function fitMap() {
+    var m = $("map");
+    var top = m.getBoundingClientRect().top + window.scrollY;
+    var h = window.innerWidth <= 700 ? Math.min(window.innerHeight * 0.6, 560)
+      : window.innerHeight - top - 14;
+    h = Math.max(300, Math.min(880, Math.round(h)));
+    document.documentElement.style.setProperty("--map-h", h + "px");
+  }
+
+  // ---- thumbnails drawn on the map when zoomed in ----------------------------
+  function inView() {
+    var f = S.fig, out = [];
+    var x0 = f.x_range.start, x1 = f.x_range.end, y0 = f.y_range.start, y1 = f.y_range.end;
+    if (!(isFinite(x0) && isFinite(x1) && isFinite(y0) && isFinite(y1))) { return null; }
+    for (var c = 0; c < S.members.length; c++) {
+      if (!visible(c)) { continue; }
+      var m = S.members[c];
+      for (var t = 0; t < m.length; t++) {
+        var i = m[t];
+        if (X[i] >= x0 && X[i] <= x1 && Y[i] >= y0 && Y[i] <= y1) {
+          out.push(i);
+          if (out.length > MAP_THUMBS) { return null; }
+        }
+      }
+    }
+    return out;
+  }
+  function drawMapThumbs() {
+    S.thumbRaf = 0;
+    // Only once zoomed in (the view narrower than the whole map) to a few hundred points.
+    var f = S.fig, zoomed = S.span && (f.x_range.end - f.x_range.start) < 0.8 * S.span;
+    var shown = zoomed ? inView() || [] : [];
+    S.onMap = shown;
+    S.thumbSrc.data = {url: shown.map(function (i) { return D.thumbs[i]; }),
+      x: shown.map(function (i) { return X[i]; }), y: shown.map(function (i) { return Y[i]; })};
+    document.body.dataset.mapThumbs = String(shown.length);
+  }
+  function onRange() {
+    if (!S.thumbRaf) { S.thumbRaf = window.requestAnimationFrame(drawMapThumbs); }
+  }
+  function zoomTo(ids) {
+    if (!ids.length) { return; }
+    var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    ids.forEach(function (i) {
+      x0 = Math.min(x0, X[i]); x1 = Math.max(x1, X[i]);
+      y0 = Math.min(y0, Y[i]); y1 = Math.max(y1, Y[i]);
+    });
+    var px = Math.max((x1 - x0) * 0.08, 0.5), py = Math.max((y1 - y0) * 0.08, 0.5);
+    S.fig.x_range.setv({start: x0 - px, end: x1 + px});
+    S.fig.y_range.setv({start: y0 - py, end: y1 + py});
+  }
   function setupColorBy() {
     var box = $("color-by-box"), select = $("color-by");
     if (!D.sets.length) { box.hidden = true; return; }
@@ -926,6 +1279,8 @@ APP_JS = r"""(function () {
     var only = S.solo !== c;
     S.solo = only ? c : -1;
     S.rends.forEach(function (r, k) { r.visible = !only || k === c; });
+    if (only) { zoomTo(Array.from(S.members[c])); } else { view().reset_range(); }
+    $("map-card").scrollIntoView({behavior: "instant", block: "start"});
   }
   function renderGallery() {
     var grid = $("gallery-grid");
@@ -942,7 +1297,12 @@ APP_JS = r"""(function () {
       b.type = "button";
       b.dataset.cluster = String(c);
       b.addEventListener("click", function () { solo(c); });
-      head.append(sw, t, b);
+      var sb = el("button", "btn small select-cluster", "Select");
+      sb.type = "button";
+      sb.title = "Select this cluster (to tag it, copy its paths or download them)";
+      sb.dataset.cluster = String(c);
+      sb.addEventListener("click", function () { selectCluster(c); });
+      head.append(sw, t, sb, b);
       var reps = el("div", "reps");
       cl.reps.forEach(function (i) { reps.append(thumbButton(i, "rep")); });
       card.append(head, reps);
@@ -1045,7 +1405,12 @@ APP_JS = r"""(function () {
     S.legend = a.legend;
     S.tagRend = a.tag_rend;
     S.tagSrc = a.tag_src;
-    S.tagItem = a.tag_item;
+    S.thumbSrc = a.thumbs;
+    var lo = Infinity, hi = -Infinity;
+    for (var q = 0; q < N; q++) { lo = Math.min(lo, X[q]); hi = Math.max(hi, X[q]); }
+    S.span = hi - lo;
+    a.fig.x_range.connect(a.fig.x_range.change, onRange);
+    a.fig.y_range.connect(a.fig.y_range.change, onRange);
     D.dupOf = new Int32Array(N).fill(-1);
     D.dups.forEach(function (g, k) { g.m.forEach(function (i) { D.dupOf[i] = k; }); });
     D.isExact = new Uint8Array(N);
@@ -1079,7 +1444,13 @@ APP_JS = r"""(function () {
       var st = el("style", "", ".bk-events:focus:not(:focus-visible) { outline: none; }");
       shadow.append(st);
     }
+    if (!$("dup-hist")) { $("nav-threshold").hidden = true; }
+    loadPageTags();
+    renderLegend();
     setupColorBy();
+    renderPageTags();
+    fitMap();
+    window.addEventListener("resize", fitMap);
     renderPin();
     renderGallery();
     renderDuplicates();
@@ -1090,6 +1461,8 @@ APP_JS = r"""(function () {
     var all = S.rends.every(function (r) { return r.visible; });
     if (all) { S.solo = -1; }
     syncSolo();
+    syncLegend();
+    onRange();
     search($("search").value);
     onSelect();  // also redraws the tagged points of the visible clusters
     S.hover = -2;
@@ -1099,7 +1472,7 @@ APP_JS = r"""(function () {
   window.ExplorerApp = {init: init, onMove: onMove, onLeave: onLeave, onTap: onTap,
     onSelect: onSelect, onVisibility: onVisibility, pin: pin, unpin: unpin, search: search,
     clientPos: clientPos, nearest: nearest, selectionCsv: selectionCsv, colorBy: colorBy,
-    state: S, data: D};
+    pageTagsJson: pageTagsJson, tagCommand: tagCommand, zoomTo: zoomTo, state: S, data: D};
 })();
 """
 """Client-side behaviour: hover card, pinned panel, search, selection, colour by tag, gallery,

@@ -94,3 +94,29 @@ def change_tags(index_path: Path, paths: Iterable[str], tag: str, *, remove: boo
             tags[path] = sorted(current)
         _save(index_path, tags)
     return changed
+
+
+def add_tags(index_path: Path, additions: dict[str, list[str]]) -> int:
+    """Merge many tags at once (e.g. a file the report exported), under one lock.
+
+    Args:
+        index_path: The index folder.
+        additions: Record path -> tags to add; tags already there are kept.
+
+    Returns:
+        How many (image, tag) pairs were new.
+
+    Raises:
+        UsageError: If a tag is empty, too long or holds control characters
+            (nothing is written then).
+    """
+    clean = {path: {check_tag(t) for t in ts} for path, ts in additions.items()}
+    with lock_index(index_path, command="explorer tag --import"):
+        tags = load_tags(index_path)
+        added = 0
+        for path, new in clean.items():
+            current = set(tags.get(path, []))
+            added += len(new - current)
+            tags[path] = sorted(current | new)
+        _save(index_path, tags)
+    return added

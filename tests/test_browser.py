@@ -405,40 +405,20 @@ def test_hidden_clusters_are_not_hoverable(page: Any, report_data: ReportData) -
     page.wait_for_function("ExplorerApp.state.rends.every(r => r.visible)")
 
 
-_LEGEND_GEOMETRY = """() => {
-  const stack = [...Object.values(Bokeh.index)];
-  let legend = null;
-  while (stack.length) {
-    const v = stack.pop();
-    if (v.model.type === "Legend") { legend = v; }
-    if (v.child_views) { stack.push(...v.child_views); }
-    if (v.renderer_views) { stack.push(...v.renderer_views.values()); }
-  }
-  const m = legend.model, fig = Object.values(Bokeh.index)[0].el.getBoundingClientRect();
-  return {left: fig.left + legend.bbox.x0, bottom: fig.top + legend.bbox.y1,
-          pad: m.padding, row: Math.max(m.label_height, m.glyph_height) + m.spacing,
-          shown: m.items.filter(i => i.visible).length};
-}"""
-
-
 def test_legend_click_hides_and_shows_a_cluster(page: Any, report_data: ReportData) -> None:
-    """A real click on a legend entry hides that cluster's points; a second shows them."""
+    """A real click on a legend entry (an HTML list beside the map) hides that cluster."""
     page.evaluate("window.scrollTo(0, 0)")
-    g = page.evaluate(_LEGEND_GEOMETRY)
     k = len(report_data.representatives)
-    assert g["shown"] == k  # one entry per cluster (the tag entry is hidden)
-
-    def click(cluster: int) -> None:
-        # entries stack upwards from the legend's bottom padding, one row each
-        y = g["bottom"] - g["pad"] - g["row"] * (k - cluster - 0.5) + 1
-        page.mouse.click(g["left"] + g["pad"] + 6, y)
-
+    entries = page.locator("#legend button[data-cluster]")
+    assert entries.count() == k  # one entry per cluster (the tag entry is hidden)
+    assert page.locator("#legend-tag").is_hidden()
     for cluster in (0, k - 1):
-        click(cluster)
+        entries.nth(cluster).click()
         page.wait_for_function(f"!ExplorerApp.state.rends[{cluster}].visible")
         visible = page.evaluate("ExplorerApp.state.rends.map(r => r.visible)")
         assert visible == [c != cluster for c in range(k)]
-        click(cluster)
+        assert "off" in (entries.nth(cluster).get_attribute("class") or "")
+        entries.nth(cluster).click()
         page.wait_for_function("ExplorerApp.state.rends.every(r => r.visible)")
 
 
@@ -489,15 +469,13 @@ def _pixel(page: Any, i: int) -> tuple[int, int, int]:
     return int(r), int(g), int(b)
 
 
-_LEGEND_LABELS = """() => { const out = [];
-  const walk = root => root.querySelectorAll('*').forEach(e => {
-    if (e.classList.contains('bk-label')) { out.push(e.textContent); }
-    if (e.shadowRoot) { walk(e.shadowRoot); } });
-  walk(document); return out; }"""
+_LEGEND_LABELS = """() => [...document.querySelectorAll('#legend .legend-item')]
+  .filter(b => !b.hidden).map(b => b.querySelector('.legend-label').textContent + ' '
+    + b.querySelector('.legend-count').textContent)"""
 
 
 def _wait_for_legend(page: Any, labels: list[str]) -> None:
-    """Wait until the legend's entries (in Bokeh's shadow roots) read ``labels``, as text."""
+    """Wait until the legend's shown entries read ``labels``, as text."""
     page.wait_for_function(
         f"want => JSON.stringify(({_LEGEND_LABELS})()) === JSON.stringify(want)", arg=labels
     )
@@ -522,10 +500,11 @@ def test_colour_by_tag(page: Any, report_data: ReportData) -> None:
     warm = [i for i, ts in enumerate(tags) if "warm" in ts]
     other = next(i for i, ts in enumerate(tags) if not ts)
     assert page.locator("#color-by-box").is_visible()
-    state = """() => ({
+    state = r"""() => ({
       fills: ExplorerApp.state.rends.map(r => r.glyph.fill_color.value),
       tagged: ExplorerApp.state.tagSrc.data.x.length,
-      item: ExplorerApp.state.tagItem.visible ? ExplorerApp.state.tagItem.label.value : null,
+      item: document.getElementById('legend-tag').hidden ? null
+        : document.getElementById('legend-tag').textContent.replace(/^(.*?)(\(\d+\))$/, '$1 $2'),
       mode: document.body.dataset.colorBy})"""
     clusters = page.evaluate("ExplorerApp.data.clusters.map(c => c.color)")
     assert page.evaluate(state) == {"fills": clusters, "tagged": 0, "item": None, "mode": "cluster"}
