@@ -235,7 +235,9 @@ CSS = r""":root {
   --mono: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace;
 }
 * { box-sizing: border-box; }
-html, body { height: auto; display: block; }
+/* Bokeh's page style, which comes later, makes both 100 % tall: the sticky header and
+   side panel would then stop at the first screen */
+html, body { height: auto !important; display: block; }
 body {
   margin: 0; background: var(--bg); color: var(--ink);
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
@@ -1231,6 +1233,9 @@ APP_JS = r"""(function () {
       y0 = Math.min(y0, Y[i]); y1 = Math.max(y1, Y[i]);
     });
     var px = Math.max((x1 - x0) * 0.08, 0.5), py = Math.max((y1 - y0) * 0.08, 0.5);
+    // (as a zoom tool does: the ranges then stop following the visible data)
+    S.fig.x_range.have_updated_interactively = true;
+    S.fig.y_range.have_updated_interactively = true;
     S.fig.x_range.setv({start: x0 - px, end: x1 + px});
     S.fig.y_range.setv({start: y0 - py, end: y1 + py});
   }
