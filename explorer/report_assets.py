@@ -295,7 +295,10 @@ button { font: inherit; color: inherit; }
 .legend-title {
   font-size: 11px; font-weight: 700; color: var(--muted); padding: 2px 4px 4px;
 }
-.legend { list-style: none; margin: 0; padding: 0; display: grid; gap: 1px; }
+.legend {
+  list-style: none; margin: 0; padding: 0; display: grid; gap: 1px;
+  grid-template-columns: minmax(0, 1fr);
+}
 .legend-item {
   width: 100%; display: flex; align-items: center; gap: 6px; border: 0; border-radius: 6px;
   background: transparent; padding: 2px 4px; font-size: 12px; text-align: left; cursor: pointer;
@@ -535,7 +538,7 @@ footer { padding: 12px 28px 28px; color: var(--muted); font-size: 12px; }
   .hint { display: none; }
   /* the pinned image opens as a bottom sheet, in view wherever the page is scrolled */
   .pin:not(.empty) {
-    position: fixed; left: 0; right: 0; bottom: 0; z-index: 60; max-height: 42vh;
+    position: fixed; left: 0; right: 0; bottom: 0; z-index: 60; max-height: 38vh;
     overflow: auto; border-radius: 16px 16px 0 0; box-shadow: 0 -8px 30px rgba(15, 23, 42, .25);
   }
   .pin:not(.empty) .pin-imgbox { height: 120px; margin: 6px 0; }
@@ -1450,6 +1453,12 @@ APP_JS = r"""(function () {
       shadow.append(st);
     }
     if (!$("dup-hist")) { $("nav-threshold").hidden = true; }
+    // On a touch screen one finger scrolls the page (no drag tool active, so BokehJS lets
+    // the browser pan); a pinch zooms the map; choose pan in the toolbar to drag it.
+    if (window.matchMedia && window.matchMedia("(pointer: coarse)").matches) {
+      S.fig.toolbar.active_drag = null;
+      document.body.dataset.touch = "1";
+    }
     loadPageTags();
     renderLegend();
     setupColorBy();

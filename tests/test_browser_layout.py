@@ -360,3 +360,27 @@ def test_page_tags_round_trip_through_tag_import(
     out = runner.invoke(app, ["tag", "--from", str(selection), "keep", "--index", str(index)])
     assert out.exit_code == 0, out.output
     assert load_tags(index) == {p: sorted(["=sunset, 'best'", "keep"]) for p in c0}
+
+
+def test_phone_one_finger_scrolls_the_page_over_the_map(browser: Any, report_path: Path) -> None:
+    page, errors = _open(browser, report_path, 390, 844, has_touch=True, is_mobile=True)
+    ranges = "() => { const f = ExplorerApp.state.fig; return [f.x_range.start, f.x_range.end]; }"
+    before = page.evaluate(ranges)
+    box = page.locator("#map").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.7
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for step in range(1, 11):  # one finger drags up over the map
+        point = {"x": x, "y": y - 25 * step}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        page.wait_for_timeout(16)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.wait_for_function("scrollY > 100")
+    assert page.evaluate(ranges) == before  # the map did not pan
+    touch_action = page.evaluate(
+        """() => getComputedStyle(Bokeh.index.find_one(ExplorerApp.state.fig).canvas_view.el
+          .shadowRoot.querySelector('.bk-events')).touchAction"""
+    )
+    assert touch_action == "pan-x pan-y"  # the browser scrolls; a pinch still goes to the map
+    assert errors == []
+    page.context.close()
