@@ -254,6 +254,7 @@ def report(
         duplicate_examples=pairs_near(analysis.neighbors, analysis.scores, threshold=threshold),
         captions=[describe(r) for r in records],
         facets=facets(records),
+        link_originals=True,
     )
     path = write_report(data, page, progress=progress)
     return ReportSummary(

@@ -21,11 +21,13 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from numpy.typing import NDArray
@@ -113,6 +115,9 @@ class ReportData:
         captions: Optional per image, one line on when and with what it was
             taken (``explorer.capture.describe``; untrusted text), shown in the
             pinned panel. Never a location.
+        link_originals: Whether the pinned panel links to the original files, by a
+            relative ``file:`` URL from the page's folder to ``root`` (an absolute
+            folder) and the image's path, every segment percent-encoded.
         facets: Optional groupings the map can be coloured by, e.g.
             ``{"Year taken": ["2019", None, ...], "Camera": [...]}``: per facet,
             one value per image (``None``: none); untrusted text.
@@ -140,6 +145,7 @@ class ReportData:
     )
     captions: list[str] | None = None
     facets: dict[str, list[str | None]] | None = None
+    link_originals: bool = False
 
 
 def write_report(
@@ -186,7 +192,7 @@ def write_report(
     else:
         thumbs = [data_uri(t) for t in fit_budget(data.thumbnails, progress=advance)]
     step = bar("report page", 1)
-    page = _render(data, thumbs, n_clusters)
+    page = _render(data, thumbs, n_clusters, originals=_originals_href(data, out))
     write_output_bytes(out, page.encode("utf-8"))
     if n <= embed_limit and (sidecar / SIDECAR_MARKER).is_file():
         shutil.rmtree(sidecar, ignore_errors=True)  # stale thumbnails of an earlier run
@@ -271,7 +277,23 @@ def _validate_extras(data: ReportData, n: int) -> None:
         raise ValueError(f"data.dup_threshold must be a cosine in [-1, 1], got {t}")
 
 
-def _render(data: ReportData, thumbs: list[str], k: int) -> str:
+def _originals_href(data: ReportData, out: Path) -> str | None:
+    """The relative URL of ``data.root`` from the page's folder, each segment encoded.
+
+    It always starts with ``./`` or ``../``, so no path segment (``javascript:x``)
+    can be read as a URL scheme; the page appends the image path the same way.
+    """
+    if not data.link_originals or not Path(data.root).is_absolute():
+        return None
+    try:
+        rel = os.path.relpath(data.root, out.parent.resolve())
+    except ValueError:  # another drive (Windows): no relative link
+        return None
+    parts = [quote(_clean(p), safe="") for p in Path(rel).parts]
+    return "/".join(parts if parts and parts[0] == ".." else [".", *parts])
+
+
+def _render(data: ReportData, thumbs: list[str], k: int, *, originals: str | None = None) -> str:
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
 
@@ -290,6 +312,7 @@ def _render(data: ReportData, thumbs: list[str], k: int) -> str:
         "explorer_header": _header(data, k, len(dups)),
         "explorer_data": _script_json(
             _payload(data, thumbs, colors, names, sizes, point_size=point_size, alpha=alpha)
+            | {"originals": originals}
         ),
         "explorer_gallery_note": html.escape(
             f"{_plural(k, 'cluster')} · the images nearest each centre, best first"

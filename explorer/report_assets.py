@@ -368,6 +368,10 @@ button { font: inherit; color: inherit; }
 }
 .pin-img { max-width: 100%; max-height: 100%; width: 240px; height: 240px; object-fit: contain; }
 .pin-name { font-weight: 650; font-size: 15px; overflow-wrap: anywhere; }
+.open-original {
+  display: inline-block; margin-top: 4px; font-size: 12px; font-weight: 600;
+  color: var(--accent);
+}
 .pin-path {
   font: 12px var(--mono); color: var(--muted); overflow-wrap: anywhere; margin-top: 2px;
 }
@@ -597,6 +601,12 @@ APP_JS = r"""(function () {
     return im;
   }
   function fmt(s) { return Number(s).toFixed(3); }
+  // Shortened in the middle: copies differ at the end ("-crop", "_03").
+  function midShort(s, n) {
+    if (s.length <= n) { return s; }
+    var tail = Math.floor((n - 1) * 0.45);
+    return s.slice(0, n - 1 - tail) + "…" + s.slice(s.length - tail);
+  }
   function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
   function chip(c) {
     var e = el("span", "chip");
@@ -779,8 +789,17 @@ APP_JS = r"""(function () {
       if (D.dups[g].keep === i) { tags.append(el("span", "tag keep", "suggested keeper")); }
     }
     if (D.isExact[i]) { tags.append(el("span", "tag warn", "exact copy")); }
-    box.append(head, fig, el("div", "pin-name", D.names[i]),
-      el("div", "pin-path", D.paths[i]));
+    var name = el("div", "pin-name", midShort(D.names[i], 64));
+    name.title = D.names[i];
+    box.append(head, fig, name, el("div", "pin-path", D.paths[i]));
+    if (D.originals) {
+      // a relative file: URL, every segment percent-encoded, set as a property
+      var open = el("a", "open-original", "Open original");
+      open.href = D.originals + "/" + D.paths[i].split("/").map(encodeURIComponent).join("/");
+      open.target = "_blank";
+      open.rel = "noopener noreferrer";
+      box.append(open);
+    }
     if (D.captions[i]) { box.append(el("div", "pin-path pin-capture", D.captions[i])); }
     box.append(tags);
     if (D.tagsOf[i]) {
@@ -809,7 +828,7 @@ APP_JS = r"""(function () {
       var fill = el("i");
       fill.style.width = Math.max(0, Math.min(1, p[1])) * 100 + "%";
       bar.append(fill);
-      txt.append(el("span", "nbr-name", D.names[p[0]]), bar);
+      txt.append(el("span", "nbr-name", midShort(D.names[p[0]], 30)), bar);
       b.append(thumb(p[0], "nbr-img"), txt, el("span", "nbr-score", fmt(p[1])));
       b.addEventListener("click", function () { pin(p[0]); });
       li.append(b);

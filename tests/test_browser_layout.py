@@ -384,3 +384,36 @@ def test_phone_one_finger_scrolls_the_page_over_the_map(browser: Any, report_pat
     assert touch_action == "pan-x pan-y"  # the browser scrolls; a pinch still goes to the map
     assert errors == []
     page.context.close()
+
+
+def test_open_original_link_is_inert_for_hostile_names(
+    browser: Any, report_data: ReportData, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+    from urllib.parse import unquote
+
+    from test_report import HOSTILE
+
+    root = tmp_path / "photos"
+    paths = list(report_data.paths)
+    paths[1] = "javascript:alert(document.domain)//x.jpg"
+    paths[2] = 'a b/#?%2e%2e/..\\100% "q".jpg'
+    data = replace(report_data, root=str(root), paths=paths, link_originals=True)
+    html = write_report(data, tmp_path / "out" / "page.html")
+    page, errors = _open(browser, html, 1440, 900)
+    for i, want in ((0, "red/" + HOSTILE), (1, paths[1]), (2, paths[2])):
+        page.evaluate(f"ExplorerApp.pin({i})")
+        link = page.locator("#pin a.open-original")
+        href = link.get_attribute("href") or ""
+        assert href.startswith("../photos/"), href
+        resolved = page.evaluate(
+            "() => new URL(document.querySelector('#pin a.open-original').href).href"
+        )
+        assert resolved.startswith("file://")
+        assert unquote(resolved.removeprefix("file://")) == f"{root}/{want}"
+        assert not any(c in href for c in "<>\"' ")  # every segment percent-encoded
+        assert "javascript:" not in href
+    assert page.evaluate("document.querySelectorAll('img[src=\"x\"], [onerror]').length") == 0
+
+    assert errors == []
+    page.context.close()
