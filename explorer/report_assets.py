@@ -204,6 +204,7 @@ TEMPLATE = r"""{% block preamble %}
     </div>
   </section>
   <aside class="side">
+    <div id="matches" class="card" hidden></div>
     <div id="selection" class="card" hidden></div>
     <div id="pagetags" class="card" hidden></div>
     <div id="pin" class="card pin" aria-live="polite"></div>
@@ -333,7 +334,8 @@ button { font: inherit; color: inherit; }
 }
 #map { position: relative; flex: 1 1 auto; min-width: 0; height: var(--map-h, 520px); }
 .side { display: flex; flex-direction: column; gap: 16px; position: sticky; top: 52px; }
-.pin, #selection, #pagetags { padding: 14px 16px 16px; }
+.pin, #selection, #pagetags, #matches { padding: 14px 16px 16px; }
+#matches .sel-grid { grid-template-columns: repeat(8, minmax(0, 1fr)); }
 .sel-grid {
   display: grid; grid-template-columns: repeat(6, minmax(0, 1fr)); gap: 4px; margin: 8px 0;
 }
@@ -865,6 +867,37 @@ APP_JS = r"""(function () {
     var out = $("search-count");
     out.textContent = q ? (m.length ? plural(m.length, "match", "matches") : "no match") : "";
     out.className = q && !m.length ? "count none" : "count";
+    renderMatches();
+  }
+  // The matches as a thumbnail strip (click one to pin it), with "Select all".
+  function renderMatches() {
+    var box = $("matches"), m = S.matches, STRIP = 24;
+    box.hidden = !m.length;
+    if (!m.length) { box.replaceChildren(); return; }
+    var grid = el("div", "sel-grid");
+    m.slice(0, STRIP).forEach(function (i) {
+      var b = el("button", "sel-thumb");
+      b.type = "button";
+      b.title = D.paths[i];
+      b.dataset.index = String(i);
+      b.append(thumb(i, "", true));
+      b.addEventListener("click", function () { pin(i); });
+      grid.append(b);
+    });
+    var all = el("button", "btn small", "Select all " + m.length);
+    all.type = "button";
+    all.id = "select-matches";
+    all.addEventListener("click", function () { selectImages(S.matches.slice()); });
+    var head = el("div", "pin-head");
+    head.append(el("h2", "card-title", "Search · " + plural(m.length, "match", "matches")), all);
+    box.replaceChildren(head, grid);
+    if (m.length > STRIP) { box.append(el("p", "muted", "+" + (m.length - STRIP) + " more")); }
+  }
+  function selectImages(ids) {
+    var per = S.srcs.map(function () { return []; });
+    ids.forEach(function (i) { per[D.labels[i]].push(S.local[i]); });
+    S.srcs.forEach(function (src, c) { src.selected.indices = per[c]; });
+    onSelect();
   }
   // One place decides how bright each point is: a search fades what it does not match,
   // and a selection fades everything outside it (clusters it never touched included).
@@ -894,10 +927,7 @@ APP_JS = r"""(function () {
   }
   function selectCluster(c) {
     if (!visible(c)) { S.rends[c].visible = true; }
-    S.srcs.forEach(function (src, k) {
-      src.selected.indices = k === c ? Array.from(S.members[k].keys()) : [];
-    });
-    onSelect();
+    selectImages(Array.from(S.members[c]));
   }
   function clearSelection() {
     S.srcs.forEach(function (src) { src.selected.indices = []; });
@@ -1429,6 +1459,8 @@ APP_JS = r"""(function () {
       for (var t = 0; t < idx.length; t++) { X[idx[t]] = xs[t]; Y[idx[t]] = ys[t]; }
       S.members.push(idx);
     });
+    S.local = new Int32Array(N);  // each image's row in its cluster's data source
+    S.members.forEach(function (m) { m.forEach(function (i, t) { S.local[i] = t; }); });
     S.legend = a.legend;
     S.tagRend = a.tag_rend;
     S.tagSrc = a.tag_src;

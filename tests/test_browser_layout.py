@@ -417,3 +417,28 @@ def test_open_original_link_is_inert_for_hostile_names(
 
     assert errors == []
     page.context.close()
+
+
+def test_search_lists_its_matches_and_selects_them(
+    browser: Any, report_path: Path, report_data: ReportData
+) -> None:
+    page, errors = _open(browser, report_path, 1280, 720)
+    page.fill("#search", "red/")
+    want = [i for i, p in enumerate(report_data.paths) if "red/" in p.lower()]
+    page.wait_for_function(
+        f"document.querySelectorAll('#matches .sel-thumb').length === {len(want)}"
+    )
+    shown = page.eval_on_selector_all(
+        "#matches .sel-thumb", "bs => bs.map(b => Number(b.dataset.index))"
+    )
+    assert shown == want
+    assert page.locator("#matches").bounding_box()["y"] < 720  # in view beside the map
+    page.click(f"#matches .sel-thumb[data-index='{want[2]}']")
+    page.wait_for_function(f"document.body.dataset.pinned === '{want[2]}'")
+    page.click("#select-matches")
+    page.wait_for_function(f"document.body.dataset.selected === '{len(want)}'")
+    assert page.evaluate("ExplorerApp.state.selected") == want
+    page.fill("#search", "")
+    page.wait_for_selector("#matches", state="hidden")
+    assert errors == []
+    page.context.close()
