@@ -111,6 +111,26 @@ def cluster_names(
     ]
 
 
+def cluster_guesses(
+    labels: NDArray[np.integer],
+    class_ids: NDArray[np.integer] | None,
+    class_probs: NDArray[np.floating] | None,
+    *,
+    k: int,
+) -> list[list[tuple[str, float]]] | None:
+    """Per cluster, its dominant ImageNet classes by name with their share.
+
+    ``None`` when the backbone gives no class probabilities.
+    """
+    if class_ids is None or class_probs is None:
+        return None
+    names = imagenet_names()
+    return [
+        [(names[i], share) for i, share in classes]
+        for classes in cluster_classes(labels, class_ids, class_probs, k=k)
+    ]
+
+
 def describe_clusters(
     vectors: NDArray[np.float32],
     labels: NDArray[np.integer],

@@ -163,7 +163,7 @@ def report(
     from explorer.analysis import DEFAULT_DUP_THRESHOLD, Clustering, find_duplicates
     from explorer.analysis import representatives as nearest_centre
     from explorer.capture import describe, facets
-    from explorer.clusters import cluster_names
+    from explorer.clusters import cluster_guesses, cluster_names
     from explorer.duplicates import histogram, keeper_key, pairs_near
     from explorer.report import ReportData, write_report
     from explorer.tags import load_tags
@@ -255,6 +255,12 @@ def report(
         captions=[describe(r) for r in records],
         facets=facets(records),
         link_originals=True,
+        cluster_guesses=cluster_guesses(
+            analysis.labels,
+            classes[0] if classes else None,
+            classes[1] if classes else None,
+            k=k,
+        ),
     )
     path = write_report(data, page, progress=progress)
     return ReportSummary(

@@ -115,6 +115,9 @@ class ReportData:
         captions: Optional per image, one line on when and with what it was
             taken (``explorer.capture.describe``; untrusted text), shown in the
             pinned panel. Never a location.
+        cluster_guesses: Optional per cluster, the ImageNet classes that dominate
+            it with their share of its class mass, best first (``[("tabby", 0.31),
+            ...]``), shown as a secondary guess under "Cluster N".
         link_originals: Whether the pinned panel links to the original files, by a
             relative ``file:`` URL from the page's folder to ``root`` (an absolute
             folder) and the image's path, every segment percent-encoded.
@@ -146,6 +149,7 @@ class ReportData:
     captions: list[str] | None = None
     facets: dict[str, list[str | None]] | None = None
     link_originals: bool = False
+    cluster_guesses: list[list[tuple[str, float]]] | None = None
 
 
 def write_report(
@@ -229,6 +233,8 @@ def _validate(data: ReportData) -> int:
     k = max(k, len(data.representatives), len(data.cluster_names or []))
     if data.cluster_names is not None and len(data.cluster_names) != k:
         raise ValueError(f"data.cluster_names must have one name per cluster ({k})")
+    if data.cluster_guesses is not None and len(data.cluster_guesses) != k:
+        raise ValueError(f"data.cluster_guesses must hold one list per cluster ({k})")
     _validate_extras(data, n)
     return k
 
@@ -476,6 +482,9 @@ def _payload(
     scores = np.round(np.nan_to_num(np.asarray(data.neighbor_scores, dtype=np.float64)), 3)
     reps = list(data.representatives) + [[]] * (len(names) - len(data.representatives))
     keepers = data.duplicate_keepers
+    guesses = list(data.cluster_guesses or []) + [[]] * (
+        len(names) - len(data.cluster_guesses or [])
+    )
     return {
         # names the tags added in the page in the browser's storage (one report, one set)
         "key": f"{_clean(data.root)}|{_clean(data.title)}|{len(paths)}",
@@ -492,6 +501,7 @@ def _payload(
                 "size": sizes[c],
                 "color": colors[c],
                 "reps": [int(i) for i in reps[c]],
+                "guess": [[_clean(w), round(float(share), 3)] for w, share in guesses[c]],
             }
             for c in range(len(names))
         ],

@@ -309,6 +309,10 @@ button { font: inherit; color: inherit; }
 .legend-item .dot { width: 11px; height: 11px; border-radius: 3px; }
 .legend-label { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .legend-count { flex: none; color: var(--muted); }
+.legend-num {
+  flex: none; min-width: 1.6em; font: 11px var(--mono); color: var(--muted); text-align: right;
+}
+.guess { margin: 8px 0 0; font-size: 12px; overflow-wrap: anywhere; }
 .legend-item.off { opacity: .45; }
 .legend-item.off .legend-label { text-decoration: line-through; }
 .legend-item[hidden] { display: none; }
@@ -1220,7 +1224,8 @@ APP_JS = r"""(function () {
       b.title = "cluster " + c + ": " + cl.name + " · click to hide or show";
       var d = el("i", "dot");
       d.style.background = cl.color;
-      b.append(d, el("span", "legend-label", short(cl.name, 36)),
+      b.append(d, el("span", "legend-num", String(c)),
+        el("span", "legend-label", short(cl.name, 36)),
         el("span", "legend-count", "(" + cl.size + ")"));
       b.addEventListener("click", function () { S.rends[c].visible = !S.rends[c].visible; });
       item.append(b);
@@ -1347,9 +1352,19 @@ APP_JS = r"""(function () {
       var sw = el("span", "swatch");
       sw.style.background = cl.color;
       var t = el("div", "cluster-title");
-      var h = el("h3", "", cl.name);
-      h.title = cl.name;
-      t.append(h, el("span", "muted", "cluster " + c + " · " + plural(cl.size, "image", "images")));
+      // "Cluster N" and its size first: the ImageNet words are only a guess
+      var h = el("h3", "", "Cluster " + c);
+      t.append(h, el("span", "muted", plural(cl.size, "image", "images")));
+      var guess = el("p", "guess");
+      if (cl.guess.length) {
+        guess.append(el("span", "muted", "ImageNet guess: "), cl.guess.map(function (g) {
+          return g[0] + "\u00a0" + Math.round(g[1] * 100) + "\u00a0%";
+        }).join(" · "));
+        guess.title = "share of the cluster's ImageNet class mass; the backbone knows only "
+          + "ImageNet's 1,000 classes";
+      } else if (cl.name.toLowerCase() !== "cluster " + c) {
+        guess.append(el("span", "muted", "named: "), cl.name);
+      }
       var b = el("button", "btn small solo", "Show only");
       b.type = "button";
       b.dataset.cluster = String(c);
@@ -1363,6 +1378,7 @@ APP_JS = r"""(function () {
       var reps = el("div", "reps");
       cl.reps.forEach(function (i) { reps.append(thumbButton(i, "rep")); });
       card.append(head, reps);
+      if (guess.childNodes.length) { card.append(guess); }
       grid.append(card);
     });
   }

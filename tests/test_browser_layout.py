@@ -442,3 +442,30 @@ def test_search_lists_its_matches_and_selects_them(
     page.wait_for_selector("#matches", state="hidden")
     assert errors == []
     page.context.close()
+
+
+def test_cluster_cards_say_cluster_n_first_and_the_guess_second(
+    browser: Any, report_data: ReportData, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from test_report import HOSTILE_CLUSTER
+
+    k = len(report_data.representatives)
+    guesses = [[(HOSTILE_CLUSTER, 0.314), ("tabby", 0.2)]] + [[] for _ in range(k - 1)]
+    html = write_report(replace(report_data, cluster_guesses=guesses), tmp_path / "g.html")
+    page, errors = _open(browser, html, 1440, 900)
+    titles = page.eval_on_selector_all(
+        "#gallery-grid .cluster h3", "hs => hs.map(h => h.textContent)"
+    )
+    assert titles == [f"Cluster {c}" for c in range(k)]
+    sizes = page.eval_on_selector_all(
+        "#gallery-grid .cluster-title .muted", "ss => ss.map(s => s.textContent)"
+    )
+    counts = [int((report_data.labels == c).sum()) for c in range(k)]
+    assert sizes == [f"{n} images" for n in counts]
+    guess = page.text_content("#gallery-grid .cluster >> nth=0 >> .guess")
+    assert guess == f"ImageNet guess: {HOSTILE_CLUSTER}\u00a031\u00a0% · tabby\u00a020\u00a0%"
+    assert page.evaluate("document.querySelectorAll('img[src=\"x\"], [onerror]').length") == 0
+    assert errors == []
+    page.context.close()
