@@ -43,6 +43,11 @@ class ReportSummary:
     seconds: float
 
 
+def _top_folder(path: str) -> str | None:
+    """The first folder of a record path (``"album/"``), ``None`` for a file at the root."""
+    return path.split("/", 1)[0] + "/" if "/" in path else None
+
+
 def default_report_path(root: str) -> Path:
     """``reports/<folder name>.html`` in the current folder."""
     name = re.sub(r"[^\w.-]+", "_", Path(root).name or "index").strip("._") or "index"
@@ -253,7 +258,7 @@ def report(
         dup_threshold=threshold,
         duplicate_examples=pairs_near(analysis.neighbors, analysis.scores, threshold=threshold),
         captions=[describe(r) for r in records],
-        facets=facets(records),
+        facets=facets(records) | {"Folder": [_top_folder(r.path) for r in records]},
         link_originals=True,
         cluster_guesses=cluster_guesses(
             analysis.labels,

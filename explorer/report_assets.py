@@ -368,11 +368,14 @@ button { font: inherit; color: inherit; }
 }
 .icon:hover { background: var(--bg); color: var(--ink); }
 .pin-imgbox {
-  margin: 10px 0; display: grid; place-items: center; height: 240px; border-radius: 10px;
+  margin: 10px 0; display: grid; place-items: center; height: 180px; border-radius: 10px;
   background: repeating-conic-gradient(#f1f5f9 0 25%, #fff 0 50%) 0 0 / 16px 16px;
   border: 1px solid var(--line); overflow: hidden;
 }
-.pin-img { max-width: 100%; max-height: 100%; width: 240px; height: 240px; object-fit: contain; }
+/* the thumbnail at its own size (160 px at most): never blown up */
+.pin-img { max-width: 100%; max-height: 100%; width: auto; height: auto; }
+.pin-nav { display: flex; gap: 2px; margin-left: auto; }
+.pin-nav .icon[disabled] { opacity: .3; cursor: default; }
 .pin-name { font-weight: 650; font-size: 15px; overflow-wrap: anywhere; }
 .open-original {
   display: inline-block; margin-top: 4px; font-size: 12px; font-weight: 600;
@@ -552,7 +555,7 @@ footer { padding: 12px 28px 28px; color: var(--muted); font-size: 12px; }
     overflow: auto; border-radius: 16px 16px 0 0; box-shadow: 0 -8px 30px rgba(15, 23, 42, .25);
   }
   .pin:not(.empty) .pin-imgbox { height: 120px; margin: 6px 0; }
-  .pin:not(.empty) .pin-img { width: 120px; height: 120px; }
+  .pin:not(.empty) .pin-img { max-width: 120px; max-height: 120px; }
 }
 @media (max-width: 700px) {
   .top { padding: 12px 12px 10px; gap: 6px 16px; }
@@ -744,8 +747,14 @@ APP_JS = r"""(function () {
   function onLeave() { S.move = null; setHover(-1); }
 
   // ---- pinned panel -----------------------------------------------------
-  function pin(i) {
+  // Visited images, for back and forward in the pinned panel.
+  var visits = {list: [], at: -1};
+  function pin(i, fromHistory) {
     if (i < 0 || i >= N) { return; }
+    if (!fromHistory && visits.list[visits.at] !== i) {
+      visits.list = visits.list.slice(0, visits.at + 1).concat([i]).slice(-200);
+      visits.at = visits.list.length - 1;
+    }
     S.pin = i;
     var nb = neighbors(i);
     S.pinSrc.data = {x: [X[i]], y: [Y[i]]};
@@ -784,7 +793,23 @@ APP_JS = r"""(function () {
     close.title = "Unpin (Esc)";
     close.setAttribute("aria-label", "Unpin");
     close.addEventListener("click", unpin);
-    head.append(el("h2", "card-title", "Pinned image"), close);
+    var nav = el("div", "pin-nav");
+    [["‹", "pin-back", "Back to the image pinned before", -1],
+      ["›", "pin-forward", "Forward", 1]].forEach(function (d) {
+      var b = el("button", "icon", d[0]);
+      b.type = "button";
+      b.id = d[1];
+      b.title = d[2];
+      b.setAttribute("aria-label", d[2]);
+      var to = visits.at + d[3];
+      b.disabled = to < 0 || to >= visits.list.length;
+      b.addEventListener("click", function () {
+        visits.at = to;
+        pin(visits.list[to], true);
+      });
+      nav.append(b);
+    });
+    head.append(el("h2", "card-title", "Pinned image"), nav, close);
     var fig = el("div", "pin-imgbox");
     fig.append(thumb(i, "pin-img"));
     var tags = el("div", "pin-tags");

@@ -469,3 +469,25 @@ def test_cluster_cards_say_cluster_n_first_and_the_guess_second(
     assert page.evaluate("document.querySelectorAll('img[src=\"x\"], [onerror]').length") == 0
     assert errors == []
     page.context.close()
+
+
+def test_pinned_panel_back_forward_and_no_upscaling(browser: Any, report_path: Path) -> None:
+    page, errors = _open(browser, report_path, 1440, 900)
+    for i in (3, 7, 11):
+        page.evaluate(f"ExplorerApp.pin({i})")
+    assert page.is_disabled("#pin-forward") and not page.is_disabled("#pin-back")
+    page.click("#pin-back")
+    page.wait_for_function("document.body.dataset.pinned === '7'")
+    page.click("#pin-back")
+    page.wait_for_function("document.body.dataset.pinned === '3'")
+    assert page.is_disabled("#pin-back")
+    page.click("#pin-forward")
+    page.wait_for_function("document.body.dataset.pinned === '7'")
+    page.wait_for_function("document.querySelector('#pin .pin-img').naturalWidth > 0")
+    img = page.evaluate(
+        """() => { const i = document.querySelector('#pin .pin-img');
+          return [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight]; }"""
+    )
+    assert img[2] <= img[0] and img[3] <= img[1]  # shown at most at its own size
+    assert errors == []
+    page.context.close()
