@@ -337,7 +337,11 @@ button { font: inherit; color: inherit; }
   border-radius: 4px; padding: 0 4px; background: var(--bg);
 }
 #map { position: relative; flex: 1 1 auto; min-width: 0; height: var(--map-h, 520px); }
-.side { display: flex; flex-direction: column; gap: 16px; position: sticky; top: 52px; }
+.side {
+  display: flex; flex-direction: column; gap: 16px; position: sticky; top: 52px;
+  max-height: calc(100vh - 60px); overflow: auto;
+}
+.sel-files summary { cursor: pointer; font-size: 12px; color: var(--muted); margin: 4px 0; }
 .pin, #selection, #pagetags, #matches { padding: 14px 16px 16px; }
 #matches .sel-grid { grid-template-columns: repeat(8, minmax(0, 1fr)); }
 .sel-grid {
@@ -547,7 +551,7 @@ button.tagchip:hover, button.tagchip.on { background: var(--accent); color: #fff
 footer { padding: 12px 28px 28px; color: var(--muted); font-size: 12px; }
 @media (max-width: 960px) {
   .layout { grid-template-columns: minmax(0, 1fr); }
-  .side { position: static; }
+  .side { position: static; max-height: none; overflow: visible; }
   .hint { display: none; }
   /* the pinned image opens as a bottom sheet, in view wherever the page is scrolled */
   .pin:not(.empty) {
@@ -791,6 +795,7 @@ APP_JS = r"""(function () {
     var head = el("div", "pin-head");
     var close = el("button", "icon", "×");
     close.title = "Unpin (Esc)";
+    close.id = "pin-close";
     close.setAttribute("aria-label", "Unpin");
     close.addEventListener("click", unpin);
     var nav = el("div", "pin-nav");
@@ -971,7 +976,7 @@ APP_JS = r"""(function () {
     var head = el("div", "pin-head");
     head.append(el("h2", "card-title", "Selection · " + plural(sel.length, "image", "images")));
     var grid = el("div", "sel-grid");
-    var GRID = 36;
+    var GRID = 24;
     sel.slice(0, GRID).forEach(function (i) {
       var b = el("button", "sel-thumb");
       b.type = "button";
@@ -1030,10 +1035,12 @@ APP_JS = r"""(function () {
     });
     box.replaceChildren(head, grid);
     if (sel.length > GRID) { box.append(el("p", "muted", "+" + (sel.length - GRID) + " more")); }
-    box.append(actions, form, status, list);
+    var files = el("details", "sel-files");
+    files.append(el("summary", "", "List the files"), list);
     if (sel.length > LIMIT) {
-      box.append(el("p", "muted", "… and " + (sel.length - LIMIT) + " more (all in the CSV)"));
+      files.append(el("p", "muted", "… and " + (sel.length - LIMIT) + " more (all in the CSV)"));
     }
+    box.append(actions, form, status, files);
   }
   function shellQuote(s) { return "'" + String(s).replace(/'/g, "'\\''") + "'"; }
   function tagCommand(tag) {

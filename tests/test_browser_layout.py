@@ -137,7 +137,7 @@ def test_phone_tap_opens_the_pinned_image_in_view(browser: Any, report_path: Pat
     page.wait_for_timeout(100)
     assert page.locator("#pin .pin-name").is_visible()
     assert page.locator("#pin").bounding_box()["y"] < 844
-    page.click("#pin button.icon")
+    page.click("#pin-close")
     page.wait_for_function("document.body.dataset.pinned === undefined")
     assert errors == []
     page.context.close()
