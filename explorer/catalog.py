@@ -159,7 +159,11 @@ EXPORT_COLUMNS = ("path", "cluster", "cluster_name", "tags", "duplicate_group", 
 
 
 def export_rows(index_path: Path, *, progress: Progress = no_progress) -> list[dict[str, object]]:
-    """One row per image: path, cluster, cluster name, tags, duplicate group."""
+    """One row per image: path, cluster, cluster name, tags, duplicate group.
+
+    ``tags`` is a list; ``duplicate_group``, ``keep`` and ``exact`` are ``None``
+    for an image in no group (:func:`rows_csv` writes them as ``a;b`` and empty).
+    """
     index, summaries, labels = clusters(index_path, progress=progress)
     _, sets, _ = duplicates(index_path)
     tags = load_tags(index_path)
@@ -177,19 +181,29 @@ def export_rows(index_path: Path, *, progress: Progress = no_progress) -> list[d
                 "path": shown[i],
                 "cluster": labels[i],
                 "cluster_name": names[labels[i]],
-                "tags": ";".join(tags.get(r.path, [])),
-                "duplicate_group": "" if g is None else g[0],
-                "keep": "" if g is None else int(g[1]),
-                "exact": "" if g is None else int(g[2]),
+                "tags": list(tags.get(r.path, [])),
+                "duplicate_group": None if g is None else g[0],
+                "keep": None if g is None else g[1],
+                "exact": None if g is None else g[2],
             }
         )
     return rows
 
 
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, list | tuple):
+        return ";".join(str(v) for v in value)
+    return value
+
+
 def rows_csv(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
-    """Rows as CSV text with a header."""
+    """Rows as CSV text with a header: lists as ``a;b``, ``None`` empty, booleans 1/0."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _csv_cell(v) for k, v in row.items()} for row in rows)
     return buf.getvalue()

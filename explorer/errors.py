@@ -35,3 +35,16 @@ class WeightsUnavailableError(ExplorerError):
 
 class NoImagesError(ExplorerError):
     """A folder or list of paths held no readable image."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; says what was kept.
+
+    A ``KeyboardInterrupt`` (not an :class:`ExplorerError`) so that code that
+    lets interrupts through still does.
+    """
+
+    def __init__(self, message: str, *, saved: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.saved = saved
