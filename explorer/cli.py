@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -318,6 +319,9 @@ def _setup_logging(quiet: bool) -> None:
     )
     for noisy in ("numba", "absl", "tensorflow", "h5py", "PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Pillow warns between MAX_IMAGE_PIXELS and twice that: such images are indexed
+    # (docs/inputs.md), above it they are skipped as too_large; neither is news to print
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
 
 
 def _shown(path: Path | str) -> str:

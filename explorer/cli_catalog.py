@@ -234,7 +234,8 @@ def clusters(
     else:
         for c in summaries:
             typer.echo(
-                f"cluster {c.cluster:<3} {c.size:>6} images  cohesion {c.cohesion:.2f}  {c.name}"
+                f"cluster {c.cluster:<3} {c.size:>6} {'image ' if c.size == 1 else 'images'}  "
+                f"cohesion {c.cohesion:.2f}  {c.name}"
             )
             for i in c.representatives:
                 typer.echo(f"    {display_path(paths[i])}")

@@ -538,3 +538,30 @@ def test_grammar_help_version_and_export_json(
     assert next(r for r in rows if r["path"].endswith("red-0.png"))["tags"] == ["warm"]
     code, _, err = invoke("export", "--no-csv", "--index", str(idx))
     assert code == 2 and "--json" in err
+
+
+def test_decompression_bomb_warnings_stay_off_the_terminal(families: Path) -> None:
+    """Below Pillow's hard limit an image is indexed in silence; above it, skipped too_large."""
+    for limit, indexed, skipped in ((6000, 12, {}), (4000, 0, {"too_large": 12})):
+        script = (
+            "import sys, PIL.Image\n"
+            f"PIL.Image.MAX_IMAGE_PIXELS = {limit}  # the 96x96 images: 9216 pixels\n"
+            "from explorer.cli import app\n"
+            "app(sys.argv[1:], prog_name='explorer')\n"
+        )
+        idx = families.parent / f"idx-{limit}"
+        args = ["build", str(families), "--index", str(idx), "--backbone", "pixels"]
+        proc = subprocess.run(
+            [sys.executable, "-c", script, *args, "--no-report", "--json", "-q"],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=300,
+        )
+        assert "DecompressionBomb" not in proc.stderr and "exceeds limit" not in proc.stderr
+        if indexed:
+            assert proc.returncode == 0, proc.stderr
+            summary = json.loads(proc.stdout)
+            assert summary["indexed"] == indexed and summary["skipped"] == skipped
+        else:
+            assert proc.returncode == 1 and "12 too_large" in proc.stderr
