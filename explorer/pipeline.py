@@ -668,7 +668,10 @@ def add(
             check_requested_weights(weights, index.backbone)
         root = Path(index.root)
         projection = index.projection()
-        summary = BuildSummary(index=index_path, root=index.root)
+        # no refit: the stored PCA is the one asked for, whatever its size
+        summary = BuildSummary(
+            index=index_path, root=index.root, pca_requested=projection.n_components
+        )
         scan = scan_paths(list(paths), exclude=[index_path])
         summary.ignored = scan.ignored
         pos = {r.path: i for i, r in enumerate(index.records)}
