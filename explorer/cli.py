@@ -221,7 +221,8 @@ def _exit_now(message: str, code: int) -> NoReturn:
     """Say ``message`` and leave at once, without joining threads that cannot be stopped."""
     for bars in _BARS:
         _hide_unfinished(bars)
-        bars.stop()  # restores the cursor
+        if bars.live.is_started:
+            bars.stop()  # restores the cursor
     for held in _LIVE:
         for line in held:
             _stderr().print(f"[bold red]error:[/] {_escape(line)}")
@@ -273,19 +274,25 @@ def _bars(quiet: bool) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
         TextColumn("eta"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=_stderr(), transient=False) as bars:
-        _BARS.append(bars)
-        try:
-            yield _bar_hook(bars)
-        except BaseException:
-            _hide_unfinished(bars)
-            raise
-        finally:
-            _BARS.remove(bars)
+    # started at the first bar: a command that draws none prints nothing (not even
+    # the blank line a stopped, empty display leaves on a pipe)
+    bars = Progress(*columns, console=_stderr(), transient=False)
+    _BARS.append(bars)
+    try:
+        yield _bar_hook(bars)
+    except BaseException:
+        _hide_unfinished(bars)
+        raise
+    finally:
+        _BARS.remove(bars)
+        if bars.live.is_started:
+            bars.stop()
 
 
 def _bar_hook(bars: Any) -> Callable[[str, int], Callable[[int], None]]:
     def start(label: str, total: int) -> Callable[[int], None]:
+        if not bars.live.is_started:
+            bars.start()
         task = bars.add_task(label, total=total, rate="")
         first: list[float] = []  # time and count at the first advance
 

@@ -565,3 +565,10 @@ def test_decompression_bomb_warnings_stay_off_the_terminal(families: Path) -> No
             assert summary["indexed"] == indexed and summary["skipped"] == skipped
         else:
             assert proc.returncode == 1 and "12 too_large" in proc.stderr
+
+
+def test_nothing_on_stderr_when_nothing_is_drawn(families: Path, tmp_path: Path) -> None:
+    """No bar drawn, no blank line: a lookup piped elsewhere leaves stderr empty."""
+    idx = _built(families, tmp_path, "--backbone", "pixels", "--no-report")
+    code, out, err = invoke("similar", str(families / "red-0.png"), "--index", str(idx))
+    assert code == 0 and "rank" in out and err == ""
