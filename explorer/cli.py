@@ -71,6 +71,22 @@ app = _App(
 )
 
 
+class Command(typer.core.TyperCommand):
+    """A command whose usage line reads ``explorer build [OPTIONS] FOLDER`` (not ``{folder}``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """Typer's pieces, with required arguments written the usual way, in capitals."""
+        import re
+
+        def plain(m: re.Match[str]) -> str:
+            name, more = m.group(1), m.group(2) or ""
+            # a metavar of our own ("[FILE]... TAG") already says how many
+            return name.upper() + more if re.fullmatch(r"[\w-]+", name) else name
+
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [re.sub(r"\{([^{}]+)\}(\.\.\.)?", plain, p) for p in pieces]
+
+
 @app.callback(invoke_without_command=True)
 def _explorer(
     ctx: typer.Context,
@@ -341,7 +357,7 @@ def _shown(path: Path | str) -> str:
     return text
 
 
-@app.command()
+@app.command(cls=Command)
 def build(
     ctx: typer.Context,
     folder: Annotated[Path, typer.Argument(help="Photo folder to index (searched recursively).")],
@@ -558,7 +574,7 @@ def _parse_clusters(value: str | None) -> int | Literal["auto", "stored"]:
     return k
 
 
-@app.command()
+@app.command(cls=Command)
 def report(
     index: IndexOpt = DEFAULT_INDEX,
     out: OutOpt = None,
@@ -595,7 +611,7 @@ def report(
     )
 
 
-@app.command()
+@app.command(cls=Command)
 def add(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders to add.")],
@@ -688,7 +704,7 @@ def _print_summary(summary: Any, *, as_json: bool, verb: str) -> None:
     typer.echo("\n".join(lines))
 
 
-@app.command()
+@app.command(cls=Command)
 def similar(
     ctx: typer.Context,
     images: Annotated[list[Path], typer.Argument(help="Query images and/or folders.")],
@@ -758,7 +774,7 @@ def similar(
         raise _fail("no query image could be read")
 
 
-@app.command()
+@app.command(cls=Command)
 def info(
     index: IndexOpt = DEFAULT_INDEX,
     skipped: Annotated[bool, typer.Option("--skipped", help="List every skipped file.")] = False,

@@ -16,6 +16,7 @@ import typer
 
 from explorer.cli import (
     DEFAULT_INDEX,
+    Command,
     IndexOpt,
     JsonOpt,
     QuietOpt,
@@ -49,7 +50,7 @@ def _write_or_echo(text: str, out: Path | None) -> None:
     typer.echo(f"wrote {out}", err=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def duplicates(
     index: IndexOpt = DEFAULT_INDEX,
     threshold: Annotated[
@@ -165,7 +166,7 @@ def duplicates(
             )
 
 
-@app.command()
+@app.command(cls=Command)
 def clusters(
     index: IndexOpt = DEFAULT_INDEX,
     members: Annotated[
@@ -273,10 +274,12 @@ def _tag_command(args: list[str], index: Path, cluster: int | None, *, remove: b
 
 
 ClusterOpt = Annotated[int | None, typer.Option("--cluster", help="Every image of this cluster.")]
-TagArgs = Annotated[list[str], typer.Argument(help="Image files (optional), then the tag.")]
+TagArgs = Annotated[
+    list[str], typer.Argument(help="Image files (optional), then the tag.", metavar="[FILE]... TAG")
+]
 
 
-@app.command()
+@app.command(cls=Command)
 def tag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = None) -> None:
     """Tag images: the files given and/or every image of a cluster.
 
@@ -287,7 +290,7 @@ def tag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = No
     _tag_command(args, index, cluster, remove=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def untag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = None) -> None:
     """Remove a tag from the files given and/or every image of a cluster.
 
@@ -296,7 +299,7 @@ def untag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = 
     _tag_command(args, index, cluster, remove=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def export(
     index: IndexOpt = DEFAULT_INDEX,
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,

@@ -96,6 +96,8 @@ def test_2_help_shows_the_extras_and_defaults_as_written() -> None:
     assert 'pip install "explorer[lite]"' in flat and 'pip install "explorer[ray]"' in flat
     assert "[default: the index's own, else vgg16]" in flat
     assert not re.search(r" \.( |$)", flat)  # no "[default: ...]" swallowed, leaving " ."
+    assert "Usage: explorer build [OPTIONS] FOLDER" in out and "{folder}" not in out
+    assert "<bool>" not in out  # a flag takes no value
     for command in ("build", "similar", "report", "duplicates", "export", "tag"):
         code, out, _ = invoke(command, "-h")
         assert code == 0 and "Usage:" in out, command
