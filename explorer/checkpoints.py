@@ -80,6 +80,18 @@ def read_chunks(index_path: Path) -> list[Chunk]:
     return chunks
 
 
+def checkpoint_backbone(index_path: Path) -> BackboneInfo | None:
+    """The backbone of the oldest readable chunk (an interrupted run's), without its arrays."""
+    folder = index_path / CHECKPOINTS
+    for path in sorted(folder.glob("chunk-*.npz")) if folder.is_dir() else []:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return BackboneInfo.from_json(json.loads(z["meta"].tobytes())["backbone"])
+        except (ValueError, OSError, EOFError, KeyError, TypeError):
+            continue
+    return None
+
+
 def _read_chunk(path: Path) -> Chunk:
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(z["meta"].tobytes())

@@ -27,7 +27,13 @@ from explorer.backbones import (
     file_sha256,
     get_spec,
 )
-from explorer.checkpoints import Chunk, clear_chunks, read_chunks, write_chunk
+from explorer.checkpoints import (
+    Chunk,
+    checkpoint_backbone,
+    clear_chunks,
+    read_chunks,
+    write_chunk,
+)
 from explorer.engine import LOCAL, BackboneLoader, Engine, Poisoned, ray_batches
 from explorer.errors import (
     ExplorerError,
@@ -489,12 +495,15 @@ def _build(
             clear_chunks(index_path)
         existing = _readable_backbone(index_path)
         old = None if fresh or not index_exists(index_path) else Index(index_path)
+        if existing is None and not fresh:
+            existing = checkpoint_backbone(index_path)  # an interrupted first build
         if backbone is None:
             backbone = existing.name if existing is not None else "vgg16"
-            same = existing is not None and fresh and get_spec(backbone).needs_weights
-            if weights is None and existing is not None and same:
-                weights = existing.weights  # --fresh rebuilds with the same network
         spec = get_spec(backbone)
+        again = existing is not None and existing.name == spec.name and spec.needs_weights
+        if weights is None and old is None and existing is not None and again:
+            # --fresh, or an interrupted first build: the same network and weights again
+            weights = existing.weights
         if weights is not None and not spec.needs_weights:
             raise UsageError(
                 f"--weights does not apply to the {spec.name} backbone: it brings its own "

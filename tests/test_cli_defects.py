@@ -484,6 +484,23 @@ def test_build_remembers_the_index_backbone(families: Path, tmp_path: Path) -> N
     assert code == 2 and "does not apply" in err
 
 
+def test_a_first_build_cut_short_resumes_with_its_backbone(
+    families: Path, tmp_path: Path, fake_backbone: Loads
+) -> None:
+    """No index yet, only checkpoints: the re-run takes their backbone and weights."""
+    idx = str(tmp_path / "idx")
+    fake_backbone.fail_after = 8
+    args = ["build", str(families), "--index", idx, "--checkpoint-every", "4", "--no-report"]
+    code, _, err = invoke(*args, *FAKE)
+    assert code == 130 and "8 images extracted in this run are saved" in err
+    fake_backbone.fail_after = None
+    code, out, err = invoke(*args, "--json", "-q")  # no --backbone, no --weights
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["resumed"] == 8 and summary["indexed"] == 4
+    assert Index(Path(idx)).backbone.weights == "w"
+
+
 def test_report_path_comes_from_the_index_never_the_photo_folder(
     families: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
