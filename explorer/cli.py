@@ -536,7 +536,7 @@ def _report(
     progress: Callable[[str, int], Callable[[int], None]],
     *,
     interrupted: str = "interrupted while writing the report; the report was not written "
-    "(the index is unchanged)",
+    "(the index is intact)",
 ) -> Any:
     from explorer.explore import report as run_report
 

@@ -467,8 +467,13 @@ def build(
             engine=engine,
             progress=progress,
         )
-    except ExplorerError:
-        if created:  # a failed first build leaves nothing behind (no lock, no journal)
+    except ExplorerError as exc:
+        # a failed first build leaves nothing behind (no lock, no journal), unless
+        # what it leaves is what the next run needs: extracted rows, or the record
+        # of a decode that hung (the next run probes that file alone)
+        keep = isinstance(exc, quarantine.DecodeHangError)
+        keep = keep or checkpoint_backbone(index_path) is not None
+        if created and not keep:
             shutil.rmtree(index_path, ignore_errors=True)
         raise
     summary.seconds = time.perf_counter() - started

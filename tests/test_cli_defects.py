@@ -591,3 +591,19 @@ def test_nothing_on_stderr_when_nothing_is_drawn(families: Path, tmp_path: Path)
     idx = _built(families, tmp_path, "--backbone", "pixels", "--no-report")
     code, out, err = invoke("similar", str(families / "red-0.png"), "--index", str(idx))
     assert code == 0 and "rank" in out and err == ""
+
+
+def test_a_build_that_finds_nothing_new_keeps_pca_and_clusters(
+    families: Path, tmp_path: Path, fake_backbone: Loads
+) -> None:
+    idx = tmp_path / "idx"
+    args = ["build", str(families), *FAKE, "--index", str(idx), "-q"]
+    code, _, err = invoke(*args, "--clusters", "3")
+    assert code == 0, err
+    before = Index(idx).manifest
+    code, again, err = invoke(*args)
+    assert code == 0, err
+    after = Index(idx).manifest
+    assert after["generation"] == before["generation"]  # PCA not refitted, nothing rewritten
+    assert after["analysis"] == before["analysis"]  # the clusters users tagged stay put
+    assert "clusters: 3" in again and "note:" not in again
