@@ -27,6 +27,25 @@ from explorer.progress import Progress, no_progress
 log = logging.getLogger(__name__)
 
 DEFAULT_DUP_THRESHOLD = 0.75
+
+
+def check_dup_threshold(threshold: float, *, name: str = "the near-duplicate threshold") -> float:
+    """The one check of a near-duplicate threshold: a cosine similarity in (0, 1].
+
+    Args:
+        threshold: The value.
+        name: How the message names it (the option it came from).
+
+    Raises:
+        UsageError: Outside (0, 1].
+    """
+    from explorer.errors import UsageError
+
+    if not 0.0 < threshold <= 1.0:
+        raise UsageError(f"{name} must be in (0, 1], got {threshold:g}")
+    return threshold
+
+
 """Cosine similarity (PCA space) at or above which two images count as near-duplicates.
 
 Calibrated on data/sample with the pretrained EfficientNet-Lite0 backbone: its

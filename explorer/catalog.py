@@ -186,7 +186,10 @@ def export_rows(
         progress: Progress hook.
 
     Returns:
-        The rows, in index order; capture facts an older index lacks are empty.
+        The rows, in index order. ``tags`` is a list; ``duplicate_group``,
+        ``keep`` and ``exact`` are ``None`` for an image in no group, and so are
+        capture facts an older index lacks (:func:`rows_csv` writes lists as
+        ``a;b`` and ``None`` empty).
     """
     index, summaries, labels = clusters(index_path, progress=progress)
     _, sets, _ = duplicates(index_path)
@@ -205,28 +208,39 @@ def export_rows(
                 "path": shown[i],
                 "cluster": labels[i],
                 "cluster_name": names[labels[i]],
-                "tags": ";".join(tags.get(r.path, [])),
-                "duplicate_group": "" if g is None else g[0],
-                "keep": "" if g is None else int(g[1]),
-                "exact": "" if g is None else int(g[2]),
-                "taken": r.taken or "",
-                "taken_source": r.taken_source or "",
-                "camera": r.camera or "",
+                "tags": list(tags.get(r.path, [])),
+                "duplicate_group": None if g is None else g[0],
+                "keep": None if g is None else g[1],
+                "exact": None if g is None else g[2],
+                "taken": r.taken,
+                "taken_source": r.taken_source,
+                "camera": r.camera,
                 "width": r.width,
                 "height": r.height,
-                "has_gps": int(r.has_gps),
+                "has_gps": r.has_gps,
             }
         )
         if gps:
             where = read_location(record_file(r, Path(index.root))) if r.has_gps else None
-            rows[-1].update(zip(GPS_COLUMNS, where or ("", ""), strict=True))
+            rows[-1].update(zip(GPS_COLUMNS, where or (None, None), strict=True))
     return rows
 
 
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, list | tuple):
+        return ";".join(str(v) for v in value)
+    return value
+
+
 def rows_csv(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
-    """Rows as CSV text with a header; text cells are made safe for spreadsheets."""
+    """Rows as CSV text with a header: lists as ``a;b``, ``None`` empty, booleans 1/0;
+    text cells are made safe for spreadsheets."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: csv_text(v) for k, v in row.items()} for row in rows)
+    writer.writerows({k: csv_text(_csv_cell(v)) for k, v in row.items()} for row in rows)
     return buf.getvalue()

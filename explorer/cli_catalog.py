@@ -7,6 +7,7 @@ options and output here, the work in :mod:`explorer.catalog`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ import typer
 
 from explorer.cli import (
     DEFAULT_INDEX,
+    Command,
     IndexOpt,
     JsonOpt,
     QuietOpt,
@@ -24,7 +26,8 @@ from explorer.cli import (
     _setup_logging,
     app,
 )
-from explorer.images import display_path
+from explorer.images import IMAGE_EXTENSIONS, display_path
+from explorer.text import count
 
 CsvOpt = Annotated[bool, typer.Option("--csv", help="CSV on stdout.")]
 
@@ -47,16 +50,14 @@ def _write_or_echo(text: str, out: Path | None) -> None:
     typer.echo(f"wrote {out}", err=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def duplicates(
     index: IndexOpt = DEFAULT_INDEX,
     threshold: Annotated[
         float | None,
         typer.Option(
-            help="Cosine similarity (PCA space) from which images are near-duplicates "
-            "[default: the report's, else 0.75].",
-            min=0.0,
-            max=1.0,
+            help="Cosine similarity in (0, 1] (PCA space) from which images are "
+            "near-duplicates [default: the report's, else 0.75].",
             show_default=False,
         ),
     ] = None,
@@ -150,8 +151,9 @@ def duplicates(
         return
     extra = sum(len(s.members) - 1 for s in sets)
     typer.echo(
-        f"{len(sets)} groups of near-duplicates (cosine ≥ {t:g}) among {len(idx)} images; "
-        f"{extra} images could go (review them; explorer deletes nothing)."
+        f"{count(len(sets), 'group')} of near-duplicates (cosine ≥ {t:g}) among "
+        f"{count(len(idx), 'image')}; {count(extra, 'image')} could go (review them; "
+        "explorer deletes nothing)."
     )
     for s in sets:
         typer.echo(f"group {s.group}" + (" (exact copies)" if s.exact else ""))
@@ -164,7 +166,7 @@ def duplicates(
             )
 
 
-@app.command()
+@app.command(cls=Command)
 def clusters(
     index: IndexOpt = DEFAULT_INDEX,
     members: Annotated[
@@ -233,7 +235,8 @@ def clusters(
     else:
         for c in summaries:
             typer.echo(
-                f"cluster {c.cluster:<3} {c.size:>6} images  cohesion {c.cohesion:.2f}  {c.name}"
+                f"cluster {c.cluster:<3} {c.size:>6} {'image ' if c.size == 1 else 'images'}  "
+                f"cohesion {c.cohesion:.2f}  {c.name}"
             )
             for i in c.representatives:
                 typer.echo(f"    {display_path(paths[i])}")
@@ -245,20 +248,38 @@ def _tag_command(args: list[str], index: Path, cluster: int | None, *, remove: b
     if not args:
         raise _fail("give the tag as the last argument", 2)
     *files, label = args
+    if os.path.lexists(label) or os.path.splitext(label)[1].lower() in IMAGE_EXTENSIONS:
+        # 'explorer tag a.jpg b.jpg' with the tag forgotten would tag a.jpg with "b.jpg"
+        raise _fail(
+            f"the last argument is the tag, but {label!r} is "
+            f"{'a file' if os.path.lexists(label) else 'an image file name'}; give the tag "
+            f"last: explorer {'untag' if remove else 'tag'} FILE... TAG",
+            2,
+        )
+    missing = [f for f in files if not os.path.lexists(f)]
+    if missing:
+        raise _fail(f"no such file: {missing[0]}", 2)
     changed = _run(
         lambda: catalog.tag(
             index, label, files=[Path(f) for f in files], cluster=cluster, remove=remove
         )
     )
     verb = "removed from" if remove else "added to"
-    typer.echo(f"tag {label!r} {verb} {changed} images")
+    if changed:
+        typer.echo(f"tag {label!r} {verb} {count(changed, 'image')}")
+    elif remove:
+        typer.echo(f"tag {label!r}: no image chosen had it; nothing changed")
+    else:
+        typer.echo(f"tag {label!r}: every image chosen already had it; nothing changed")
 
 
 ClusterOpt = Annotated[int | None, typer.Option("--cluster", help="Every image of this cluster.")]
-TagArgs = Annotated[list[str], typer.Argument(help="Image files (optional), then the tag.")]
+TagArgs = Annotated[
+    list[str], typer.Argument(help="Image files (optional), then the tag.", metavar="[FILE]... TAG")
+]
 
 
-@app.command()
+@app.command(cls=Command)
 def tag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = None) -> None:
     """Tag images: the files given and/or every image of a cluster.
 
@@ -269,7 +290,7 @@ def tag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = No
     _tag_command(args, index, cluster, remove=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def untag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = None) -> None:
     """Remove a tag from the files given and/or every image of a cluster.
 
@@ -278,11 +299,13 @@ def untag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = 
     _tag_command(args, index, cluster, remove=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def export(
     index: IndexOpt = DEFAULT_INDEX,
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
-    as_csv: Annotated[bool, typer.Option("--csv", help="CSV (the default).")] = True,
+    as_csv: Annotated[
+        bool, typer.Option("--csv/--no-csv", help="CSV (the default, unless --json).")
+    ] = True,
     gps: Annotated[
         bool,
         typer.Option(
@@ -296,8 +319,13 @@ def export(
 ) -> None:
     """Export one row per image: cluster, tags, duplicate group, capture date, camera, size.
 
+    CSV by default (tags joined by ';', empty cells for images in no group);
+    --json writes a list of objects (tags as a list, null for no group).
+
     Example: explorer export --csv --out catalogue.csv
     """
+    if not as_csv and not as_json:
+        raise _fail("--no-csv needs --json: choose an output format", 2)
     from explorer import catalog
 
     _setup_logging(quiet)

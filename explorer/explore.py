@@ -41,12 +41,33 @@ class ReportSummary:
     duplicate_groups: int
     reused_analysis: bool
     seconds: float
+    previous_clusters: int | None = None  # k before, when the clusters were recomputed
 
 
-def default_report_path(root: str) -> Path:
-    """``reports/<folder name>.html`` in the current folder."""
-    name = re.sub(r"[^\w.-]+", "_", Path(root).name or "index").strip("._") or "index"
-    return REPORTS_DIR / f"{name}.html"
+DEFAULT_INDEX_NAME = ".explorer"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", text).strip("._") or "index"
+
+
+def default_report_path(root: str, index_path: Path | None = None) -> Path:
+    """Where a report goes unless ``--out`` says otherwise: derived from the index.
+
+    ``reports/<folder>.html`` beside the index (for ``./.explorer``, in the
+    current folder); an index with another name adds it,
+    ``reports/<folder>-<index>.html``, so two indexes of one folder never share
+    a report. When that would lie inside the indexed folder (``explorer build .``),
+    the report goes inside the index folder instead, which no build indexes.
+    """
+    name = _slug(Path(root).name or "index")
+    if index_path is None:
+        return REPORTS_DIR / f"{name}.html"
+    if index_path.name != DEFAULT_INDEX_NAME:
+        name = f"{name}-{_slug(index_path.name)}"
+    path = index_path.parent / REPORTS_DIR / f"{name}.html"
+    inside = os.path.abspath(path).startswith(os.path.join(os.path.abspath(root), ""))
+    return index_path / REPORTS_DIR / f"{name}.html" if inside else path
 
 
 def analyse(
@@ -70,11 +91,17 @@ def analyse(
     Returns:
         The analysis, with its parameters and summary in ``info``.
     """
-    from explorer.analysis import DEFAULT_DUP_THRESHOLD, cluster, embed_2d, find_duplicates
+    from explorer.analysis import (
+        DEFAULT_DUP_THRESHOLD,
+        check_dup_threshold,
+        cluster,
+        embed_2d,
+        find_duplicates,
+    )
 
-    threshold = DEFAULT_DUP_THRESHOLD if dup_threshold is None else dup_threshold
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"dup_threshold must be in (0, 1], got {threshold}")
+    threshold = check_dup_threshold(
+        DEFAULT_DUP_THRESHOLD if dup_threshold is None else dup_threshold
+    )
     vectors = np.asarray(index.vectors, dtype=np.float32)
     n = len(vectors)
     if clusters is not None and not 1 <= clusters <= n:
@@ -149,7 +176,7 @@ def report(
 
     Args:
         index_path: The index.
-        out: HTML file; default ``reports/<folder>.html``.
+        out: HTML file; default :func:`default_report_path`.
         clusters: k; ``"auto"`` to choose k by silhouette; ``"stored"`` (the
             default) to keep what the stored analysis was asked for (a fixed
             k or auto), or auto when there is none.
@@ -170,7 +197,7 @@ def report(
 
     started = time.perf_counter()
     index = Index(index_path)
-    page = out or default_report_path(index.root)
+    page = out or default_report_path(index.root, index_path)
     check_output(page)  # refuse a path inside an index, or a folder, before any work
     seed = int((index.manifest.get("meta") or {}).get("seed", 0)) if seed is None else seed
     analysis = index.analysis()
@@ -185,6 +212,7 @@ def report(
         "generation": index.manifest.get("generation"),
     }
     reused = analysis is not None and all(analysis.info.get(k) == v for k, v in wanted.items())
+    before = analysis.info.get("k") if analysis is not None else None
     if analysis is None or not reused:
         check_unlocked(index_path)
         previous = (index.manifest.get("analysis") or {}).get("dup_threshold")
@@ -264,4 +292,5 @@ def report(
         duplicate_groups=len(groups),
         reused_analysis=reused,
         seconds=time.perf_counter() - started,
+        previous_clusters=None if reused or before is None else int(before),
     )
