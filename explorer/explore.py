@@ -21,13 +21,13 @@ import numpy as np
 from explorer.index import Analysis, Index, lock_index, save_analysis
 from explorer.progress import Progress, no_progress
 from explorer.search import EXACT_GRAPH_LIMIT, neighbor_graph
-from explorer.store import check_output, check_unlocked
+from explorer.store import REPORTS, check_output, check_unlocked
 
 log = logging.getLogger(__name__)
 
 GRAPH_NEIGHBORS = 15  # columns of the k-NN graph shared by UMAP and the top-k lists
 REPORT_NEIGHBORS = 5  # neighbours shown per image in the report
-REPORTS_DIR = Path("reports")
+REPORTS_DIR = Path(REPORTS)
 
 
 @dataclass
