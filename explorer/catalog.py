@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from explorer.clusters import ClusterSummary, describe_clusters
-from explorer.duplicates import DuplicateSet, duplicate_sets, histogram, pairs_near
+from explorer.duplicates import (
+    DuplicateSet,
+    duplicate_scores,
+    duplicate_sets,
+    histogram,
+    pairs_near,
+)
 from explorer.errors import UsageError
 from explorer.explore import current_analysis
 from explorer.index import Index
@@ -27,11 +33,11 @@ from explorer.tags import change_tags, load_tags
 
 
 def default_threshold(index: Index) -> float:
-    """The near-duplicate threshold of the stored analysis, else the documented default."""
-    from explorer.analysis import DEFAULT_DUP_THRESHOLD
+    """The near-duplicate threshold of the stored analysis, else the backbone's calibrated one."""
+    from explorer.backbones import default_dup_threshold
 
     value = (index.manifest.get("analysis") or {}).get("dup_threshold")
-    return float(value) if value is not None else DEFAULT_DUP_THRESHOLD
+    return float(value) if value is not None else default_dup_threshold(index.backbone.name)
 
 
 def clusters(
@@ -59,7 +65,7 @@ def duplicates(
     t = default_threshold(index) if threshold is None else threshold
     if not 0.0 < t <= 1.0:
         raise UsageError(f"threshold must be in (0, 1], got {t}")
-    sets = duplicate_sets(index.records, analysis.neighbors, analysis.scores, threshold=t)
+    sets = duplicate_sets(index, analysis.neighbors, analysis.scores, threshold=t)
     shown = openable_paths(index)
     sets = [DuplicateSet(s.group, [replace(m, path=shown[m.row]) for m in s.members]) for s in sets]
     return index, sets, t
@@ -81,11 +87,12 @@ def calibrate(
     """Pairs above each threshold, with example pairs just above and below the cut."""
     index, analysis = current_analysis(index_path, progress=progress)
     t = default_threshold(index) if threshold is None else threshold
-    above, below = pairs_near(analysis.neighbors, analysis.scores, threshold=t)
+    scores = duplicate_scores(index, analysis.neighbors)
+    above, below = pairs_near(analysis.neighbors, scores, threshold=t)
     name = openable_paths(index)
     return Calibration(
         threshold=t,
-        counts=histogram(analysis.neighbors, analysis.scores),
+        counts=histogram(analysis.neighbors, scores),
         above=[(name[a], name[b], s) for a, b, s in above],
         below=[(name[a], name[b], s) for a, b, s in below],
     )

@@ -8,20 +8,132 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer.index import ImageRecord, atomic_write_bytes
+from explorer.index import ImageRecord, Index, atomic_write_bytes
+
+if TYPE_CHECKING:
+    from explorer.analysis import DuplicateGroup
 
 HISTOGRAM_THRESHOLDS = tuple(round(0.50 + 0.02 * i, 2) for i in range(26))
 
 _ROUNDING = 1e-6
 """float32 rounding of a cosine: an image and its exact copy score 0.9999999."""
+
+
+PIXEL_SIDE = 32
+"""Side of the grey views the pixel check compares."""
+PIXEL_MAX_DIFF = 0.01
+"""Most pixels (a share) that may differ by over one standard deviation (see the benchmark)."""
+_CROPS = tuple(
+    (c, dx * c / 2, dy * c / 2)
+    for c in (0.0, 0.04, 0.08)
+    for dx in (-1, 0, 1)
+    for dy in (-1, 0, 1)
+    if c > 0 or (dx == 0 and dy == 0)
+)
+"""Crops tried (share cut off, horizontal and vertical offset): a crop of up to 8 % lines up."""
+
+
+class PixelCheck:
+    """Second test of a near-duplicate pair, on the pixels rather than the embedding.
+
+    Two images agree when, after one of them is cropped by up to 8 % (a few
+    offsets tried) and both are shrunk to 32x32 grey and brought to zero mean
+    and unit variance, at most :data:`PIXEL_MAX_DIFF` of the pixels differ by
+    more than one standard deviation. That rejects the pairs an embedding
+    cannot tell apart: a left and a right arrow (mirror images), two warning
+    signs that differ only in the symbol inside the triangle. Brightness,
+    re-compression and resizing barely move it. Thumbnails are decoded once,
+    and only for images that have a candidate pair.
+    """
+
+    def __init__(self, thumbnails: Sequence[bytes], *, max_diff: float = PIXEL_MAX_DIFF) -> None:
+        if not 0.0 <= max_diff <= 1.0:
+            raise ValueError(f"max_diff must be a share in [0, 1], got {max_diff}")
+        self.max_diff = max_diff
+        self._thumbs = thumbnails
+        self._views: dict[int, NDArray[np.float32]] = {}
+
+    def __call__(self, a: int, b: int) -> bool:
+        """Whether images ``a`` and ``b`` agree pixel for pixel (see the class)."""
+        return self.difference(a, b) <= self.max_diff
+
+    def difference(self, a: int, b: int) -> float:
+        """Share of pixels that differ, at the best crop of either image."""
+        va, vb = self._view(a), self._view(b)
+        da = (np.abs(va - vb[0]) > 1.0).mean(axis=(1, 2))
+        db = (np.abs(vb - va[0]) > 1.0).mean(axis=(1, 2))
+        return float(min(da.min(), db.min()))
+
+    def _view(self, row: int) -> NDArray[np.float32]:
+        if row not in self._views:
+            self._views[row] = _crop_views(self._thumbs[row])
+        view: NDArray[np.float32] = self._views[row]
+        return view
+
+
+def _crop_views(thumbnail: bytes) -> NDArray[np.float32]:
+    """``(len(_CROPS), 32, 32)`` standardised grey views of one thumbnail."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(thumbnail)) as im:
+            grey = im.convert("L")
+    except Exception:  # an unreadable thumbnail agrees with nothing
+        return np.full((len(_CROPS), PIXEL_SIDE, PIXEL_SIDE), np.inf, dtype=np.float32)
+    w, h = grey.size
+    views = []
+    for c, ox, oy in _CROPS:
+        box = ((c + ox) * w, (c + oy) * h, w - (c - ox) * w, h - (c - oy) * h)
+        small = grey.resize((PIXEL_SIDE, PIXEL_SIDE), Image.Resampling.BILINEAR, box=box)
+        views.append(np.asarray(small, dtype=np.float32))
+    v = np.stack(views)
+    mean = v.mean(axis=(1, 2), keepdims=True)
+    std = v.std(axis=(1, 2), keepdims=True)
+    out: NDArray[np.float32] = ((v - mean) / np.where(std > 0.5, std, 1.0)).astype(np.float32)
+    return out
+
+
+def near_duplicate_groups(
+    index: Index,
+    neighbors: NDArray[np.int32],
+    scores: NDArray[np.float32],
+    *,
+    threshold: float,
+) -> list[DuplicateGroup]:
+    """The duplicate groups of an index: the one place the rule is applied.
+
+    Pairs come from the neighbour graph, are scored on the raw backbone
+    features (a cosine that does not depend on the collection, unlike the PCA
+    fitted on it), must reach ``threshold`` and pass the :class:`PixelCheck`;
+    groups are complete-linkage (:func:`explorer.analysis.find_duplicates`),
+    byte-identical files their own exact groups.
+    """
+    from explorer.analysis import find_duplicates
+
+    return find_duplicates(
+        neighbors,
+        scores,
+        threshold=threshold,
+        hashes=[r.sha256 for r in index.records],
+        features=index.features,
+        verify=PixelCheck(index.thumbnails()),
+    )
+
+
+def duplicate_scores(index: Index, neighbors: NDArray[np.int32]) -> NDArray[np.float32]:
+    """The near-duplicate score of every graph edge: the cosine of the raw backbone features."""
+    from explorer.analysis import edge_scores
+
+    return edge_scores(index.features, neighbors)
 
 
 @dataclass(frozen=True)
@@ -37,64 +149,107 @@ class Member:
     keep: bool
     exact: bool  # byte-identical to another member
     score: float  # best cosine similarity to another member
+    sharpness: float | None = None
 
 
 @dataclass(frozen=True)
 class DuplicateSet:
-    """A group of near-duplicates, the suggested keeper first."""
+    """A group of near-duplicates (or of byte-identical copies), the suggested keeper first."""
 
     group: int
     members: list[Member]
+    exact_group: bool = False
+    reason: str = ""  # why the keeper was chosen, e.g. "4032×3024, sharpest"
 
     @property
     def exact(self) -> bool:
         """Whether every member has the same bytes."""
-        return all(m.exact for m in self.members)
+        return self.exact_group or all(m.exact for m in self.members)
 
 
-def keeper_key(record: ImageRecord) -> tuple[int, int, int, bytes]:
+_COPY_NAME = re.compile(
+    r"(?i)(^copy of |[\s._-]*\b(copy|duplicate|kopie|copie)\b[\s._-]*\d*$|\s*\(\d+\)$)"
+)
+"""A file name stem that says it is a copy: ``x-copy``, ``x copy 2``, ``x (1)``, ``Copy of x``."""
+
+
+def looks_like_copy(path: str) -> bool:
+    """Whether a file's name says it is a copy of another (``-copy``, `` (1)``, ``duplicate``)."""
+    return bool(_COPY_NAME.search(PurePosixPath(path).stem))
+
+
+def keeper_key(record: ImageRecord) -> tuple[int, float, int, bool, int, int, bytes]:
     """Sort key that puts the best image to keep first.
 
-    Largest resolution, then largest file, then oldest modification time (then path).
+    Largest resolution, then sharpest (variance of the Laplacian of the
+    thumbnail; unknown counts as least sharp), then largest file, then a name
+    that does not say "copy", then oldest modification time, then shortest
+    name (then path).
     """
+    name = PurePosixPath(record.path).name
     return (
         -record.width * record.height,
+        -(record.sharpness if record.sharpness is not None else -1.0),
         -record.size,
+        looks_like_copy(record.path),
         record.mtime_ns,
+        len(name),
         record.path.encode("utf-8", "surrogateescape"),
     )
 
 
+def keep_reason(keeper: ImageRecord, others: Sequence[ImageRecord]) -> str:
+    """Why ``keeper`` comes first, e.g. ``4032×3024, sharpest``: the first rule it wins on."""
+    size = f"{keeper.width}×{keeper.height}"
+    if not others:
+        return size
+    rest = min(others, key=keeper_key)
+    mine, theirs = keeper_key(keeper), keeper_key(rest)
+    labels = (
+        "largest",
+        "sharpest",
+        "largest file",
+        "not named as a copy",
+        "oldest",
+        "shortest name",
+        "first by name",
+    )
+    for label, a, b in zip(labels, mine, theirs, strict=True):
+        if a != b:
+            if label == "sharpest" and keeper.sharpness is None:
+                break
+            return f"{size}, {label}"
+    if keeper.sharpness is None:
+        return f"{size}, sharpness not recorded (index built before it was)"
+    return size
+
+
 def duplicate_sets(
-    records: Sequence[ImageRecord],
+    index: Index,
     neighbors: NDArray[np.int32],
     scores: NDArray[np.float32],
     *,
     threshold: float,
 ) -> list[DuplicateSet]:
-    """Group images whose cosine similarity is ``>= threshold``, plus all byte-identical files.
+    """Near-duplicate groups at ``threshold`` and exact-copy groups, each with its keeper first.
 
     Args:
-        records: Index records, one per row.
+        index: The index (records, raw features, thumbnails).
         neighbors: ``(n, k)`` neighbour graph.
-        scores: ``(n, k)`` cosine similarities.
+        scores: ``(n, k)`` similarities of the graph (replaced by the raw-feature cosine).
         threshold: Cosine similarity from which two images are near-duplicates.
 
     Returns:
         Groups, largest first; in each, the suggested keeper first.
     """
-    from explorer.analysis import find_duplicates
-
-    hashes = [r.sha256 for r in records]
-    groups = find_duplicates(neighbors, scores, threshold=threshold, hashes=hashes)
-    counts = Counter(hashes)
+    records = index.records
+    groups = near_duplicate_groups(index, neighbors, scores, threshold=threshold)
     out = []
     for g, group in enumerate(groups):
         best: dict[int, float] = {}
         for a, b, s in group.pairs:
             best[a] = max(best.get(a, -1.0), s)
             best[b] = max(best.get(b, -1.0), s)
-        group_hashes = Counter(hashes[i] for i in group.members)
         ordered = sorted(group.members, key=lambda i: keeper_key(records[i]))
         out.append(
             DuplicateSet(
@@ -108,11 +263,14 @@ def duplicate_sets(
                         size=records[i].size,
                         mtime_ns=records[i].mtime_ns,
                         keep=pos == 0,
-                        exact=group_hashes[hashes[i]] > 1 and counts[hashes[i]] > 1,
+                        exact=group.exact,
                         score=round(best.get(i, 1.0), 4),
+                        sharpness=records[i].sharpness,
                     )
                     for pos, i in enumerate(ordered)
                 ],
+                exact_group=group.exact,
+                reason=keep_reason(records[ordered[0]], [records[i] for i in ordered[1:]]),
             )
         )
     return out

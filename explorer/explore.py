@@ -69,9 +69,12 @@ def analyse(
     Returns:
         The analysis, with its parameters and summary in ``info``.
     """
-    from explorer.analysis import DEFAULT_DUP_THRESHOLD, cluster, embed_2d, find_duplicates
+    from explorer.analysis import cluster, embed_2d
+    from explorer.backbones import default_dup_threshold
+    from explorer.duplicates import near_duplicate_groups
 
-    threshold = DEFAULT_DUP_THRESHOLD if dup_threshold is None else dup_threshold
+    default = default_dup_threshold(index.backbone.name)
+    threshold = default if dup_threshold is None else dup_threshold
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"dup_threshold must be in (0, 1], got {threshold}")
     vectors = np.asarray(index.vectors, dtype=np.float32)
@@ -91,9 +94,7 @@ def analyse(
         )
     clustering = cluster(vectors, n_clusters=clusters, seed=seed, progress=progress)
     coords = embed_2d(vectors, neighbors=neighbors, scores=scores, seed=seed, progress=progress)
-    groups = find_duplicates(
-        neighbors, scores, threshold=threshold, hashes=[r.sha256 for r in index.records]
-    )
+    groups = near_duplicate_groups(index, neighbors, scores, threshold=threshold)
     info = {
         "k": clustering.k,
         "method": clustering.method,
@@ -101,6 +102,7 @@ def analyse(
         "candidates": {str(k): v for k, v in clustering.candidates.items()},
         "clusters_requested": clusters,
         "dup_threshold": threshold,
+        "dup_threshold_default": default,  # the backbone's calibrated value
         "duplicate_groups": len(groups),
         "seed": seed,
         "generation": index.manifest.get("generation"),
@@ -158,10 +160,17 @@ def report(
     Returns:
         Where the report went and what it shows.
     """
-    from explorer.analysis import DEFAULT_DUP_THRESHOLD, Clustering, find_duplicates
+    from explorer.analysis import Clustering
     from explorer.analysis import representatives as nearest_centre
+    from explorer.backbones import default_dup_threshold
     from explorer.clusters import cluster_names
-    from explorer.duplicates import histogram, keeper_key, pairs_near
+    from explorer.duplicates import (
+        duplicate_scores,
+        histogram,
+        keeper_key,
+        near_duplicate_groups,
+        pairs_near,
+    )
     from explorer.report import ReportData, write_report
     from explorer.tags import load_tags
 
@@ -195,12 +204,13 @@ def report(
         analysis.info["dup_threshold"] = dup_threshold  # remembered for 'explorer duplicates'
         with lock_index(index_path, command="explorer report"):
             save_analysis(index_path, analysis)
-    threshold = float(analysis.info.get("dup_threshold") or DEFAULT_DUP_THRESHOLD)
+    threshold = float(
+        analysis.info.get("dup_threshold") or default_dup_threshold(index.backbone.name)
+    )
     records = index.records
     hashes = [r.sha256 for r in records]
-    groups = find_duplicates(
-        analysis.neighbors, analysis.scores, threshold=threshold, hashes=hashes
-    )
+    groups = near_duplicate_groups(index, analysis.neighbors, analysis.scores, threshold=threshold)
+    dup_scores = duplicate_scores(index, analysis.neighbors)
     copies = Counter(hashes)
     k = int(analysis.info["k"])
     clustering = Clustering(
@@ -243,9 +253,9 @@ def report(
         tags=[tags.get(r.path, []) for r in records],
         exact_duplicates=[copies[h] > 1 for h in hashes],
         duplicate_keepers=[min(g.members, key=lambda i: keeper_key(records[i])) for g in groups],
-        duplicate_histogram=histogram(analysis.neighbors, analysis.scores),
+        duplicate_histogram=histogram(analysis.neighbors, dup_scores),
         dup_threshold=threshold,
-        duplicate_examples=pairs_near(analysis.neighbors, analysis.scores, threshold=threshold),
+        duplicate_examples=pairs_near(analysis.neighbors, dup_scores, threshold=threshold),
     )
     path = write_report(data, out or default_report_path(index.root), progress=progress)
     return ReportSummary(

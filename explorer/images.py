@@ -126,6 +126,7 @@ class LoadedImage:
     size: int
     mtime_ns: int
     sha256: str
+    sharpness: float | None = None
 
 
 class _Skip(Exception):
@@ -439,15 +440,32 @@ def _decode(data: bytes, *, need: int) -> tuple[Image.Image, int, int]:
     return rgb, width, height
 
 
-def _encode_thumbnail(rgb: Image.Image, max_side: int) -> bytes:
-    """Downscale keeping the aspect ratio (like ``Image.thumbnail``) and encode as WebP."""
+def _encode_thumbnail(rgb: Image.Image, max_side: int) -> tuple[bytes, float]:
+    """Downscale keeping the aspect ratio (like ``Image.thumbnail``) and encode as WebP.
+
+    Returns:
+        The WebP bytes and the thumbnail's :func:`sharpness`.
+    """
     scale = min(max_side / rgb.width, max_side / rgb.height, 1.0)
     box = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
     thumb = rgb.resize(box, Image.Resampling.LANCZOS, reducing_gap=2.0)
     thumb.info = {}  # no EXIF, GPS, XMP or ICC in what the report embeds
     out = io.BytesIO()
     thumb.save(out, "WEBP", quality=_THUMBNAIL_QUALITY, method=4, exif=b"", xmp=b"")
-    return out.getvalue()
+    return out.getvalue(), sharpness(thumb)
+
+
+def sharpness(image: Image.Image) -> float:
+    """Variance of the 4-neighbour Laplacian of the grey image (0 for one under 3x3 pixels).
+
+    A blurred copy scores lower than its sharp original; computed on the
+    thumbnail, so images of different sizes are compared at one scale.
+    """
+    g = np.asarray(image.convert("L"), dtype=np.float32)
+    if g.shape[0] < 3 or g.shape[1] < 3:
+        return 0.0
+    lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
+    return round(float(lap.var()), 3)
 
 
 def load_image(
@@ -481,7 +499,7 @@ def load_image(
         rgb, width, height = _decode(data, need=max(size, thumbnail_size))
         model = rgb.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
         pixels = np.array(model, dtype=np.uint8)
-        thumbnail = _encode_thumbnail(rgb, thumbnail_size)
+        thumbnail, sharp = _encode_thumbnail(rgb, thumbnail_size)
     except _Skip as skip:
         return Skipped(path, skip.reason, skip.detail)
     except MemoryError:
@@ -498,4 +516,5 @@ def load_image(
         size=st.st_size,
         mtime_ns=st.st_mtime_ns,
         sha256=hashlib.sha256(data).hexdigest(),
+        sharpness=sharp,
     )

@@ -68,6 +68,7 @@ class ImageRecord:
     sha256: str
     width: int
     height: int
+    sharpness: float | None = None  # variance of the Laplacian of the thumbnail; None: older index
 
 
 @dataclass(frozen=True)
