@@ -82,7 +82,7 @@ SAME_PICTURE = (
     "biohazard_symbol_01.png",  # = biohazard_01.png
 )
 EDITS = ("resize", "crop", "jpeg", "brightness", "exif", "reencode")
-THRESHOLDS = (0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.92, 0.94, 0.96)
+THRESHOLDS = (0.70, 0.75, 0.78, 0.80, 0.85, 0.90, 0.95, 0.97, 0.99)
 
 
 def _originals(signs: int, pictograms: int) -> list[Path]:

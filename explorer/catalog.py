@@ -67,7 +67,7 @@ def duplicates(
         raise UsageError(f"threshold must be in (0, 1], got {t}")
     sets = duplicate_sets(index, analysis.neighbors, analysis.scores, threshold=t)
     shown = openable_paths(index)
-    sets = [DuplicateSet(s.group, [replace(m, path=shown[m.row]) for m in s.members]) for s in sets]
+    sets = [replace(s, members=[replace(m, path=shown[m.row]) for m in s.members]) for s in sets]
     return index, sets, t
 
 
