@@ -176,7 +176,7 @@ class DuplicateSet:
 
 
 _COPY_NAME = re.compile(
-    r"(?i)(^copy of |[\s._-]*\b(copy|duplicate|kopie|copie)\b[\s._-]*\d*$|\s*\(\d+\)$)"
+    r"(?i)(^copy of |(?<![a-z])(copy|duplicate|kopie|copie)(?![a-z])[\s._-]*\d*$|\s*\(\d+\)$)"
 )
 """A file name stem that says it is a copy: ``x-copy``, ``x copy 2``, ``x (1)``, ``Copy of x``."""
 
@@ -222,14 +222,12 @@ def keep_reason(keeper: ImageRecord, others: Sequence[ImageRecord]) -> str:
         "shortest name",
         "first by name",
     )
+    unknown = " (sharpness not recorded: the index predates it)"
     for label, a, b in zip(labels, mine, theirs, strict=True):
         if a != b:
-            if label == "sharpest" and keeper.sharpness is None:
-                break
-            return f"{size}, {label}"
-    if keeper.sharpness is None:
-        return f"{size}, sharpness not recorded (index built before it was)"
-    return size
+            note = unknown if keeper.sharpness is None and label != labels[0] else ""
+            return f"{size}, {label}{note}"
+    return size + (unknown if keeper.sharpness is None else "")
 
 
 def duplicate_sets(

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from explorer.index import Analysis, Index, lock_index, save_analysis
+from explorer.index import Analysis, ImageRecord, Index, lock_index, save_analysis
 from explorer.progress import Progress, no_progress
 from explorer.search import EXACT_GRAPH_LIMIT, neighbor_graph
 
@@ -167,6 +167,7 @@ def report(
     from explorer.duplicates import (
         duplicate_scores,
         histogram,
+        keep_reason,
         keeper_key,
         near_duplicate_groups,
         pairs_near,
@@ -211,6 +212,7 @@ def report(
     hashes = [r.sha256 for r in records]
     groups = near_duplicate_groups(index, analysis.neighbors, analysis.scores, threshold=threshold)
     dup_scores = duplicate_scores(index, analysis.neighbors)
+    keepers = [min(g.members, key=lambda i: keeper_key(records[i])) for g in groups]
     copies = Counter(hashes)
     k = int(analysis.info["k"])
     clustering = Clustering(
@@ -252,7 +254,12 @@ def report(
         },
         tags=[tags.get(r.path, []) for r in records],
         exact_duplicates=[copies[h] > 1 for h in hashes],
-        duplicate_keepers=[min(g.members, key=lambda i: keeper_key(records[i])) for g in groups],
+        duplicate_keepers=keepers,
+        duplicate_reasons=[
+            keep_reason(records[k], [records[i] for i in g.members if i != k])
+            for k, g in zip(keepers, groups, strict=True)
+        ],
+        image_details=_details(records, {i for g in groups for i in g.members}),
         duplicate_histogram=histogram(analysis.neighbors, dup_scores),
         dup_threshold=threshold,
         duplicate_examples=pairs_near(analysis.neighbors, dup_scores, threshold=threshold),
@@ -267,3 +274,23 @@ def report(
         reused_analysis=reused,
         seconds=time.perf_counter() - started,
     )
+
+
+def _details(records: list[ImageRecord], rows: set[int]) -> list[str]:
+    """``"trip/ · 4032×3024 · 2.1 MB · 2024-05-01"`` for the images in ``rows`` (else empty)."""
+    out = []
+    for i, r in enumerate(records):
+        if i not in rows:
+            out.append("")
+            continue
+        day = time.strftime("%Y-%m-%d", time.localtime(r.mtime_ns / 1e9))
+        folder = r.path.rpartition("/")[0]
+        where = f"{folder}/ · " if folder else ""
+        out.append(f"{where}{r.width}×{r.height} · {_size(r.size)} · {day}")
+    return out
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n}\u00a0B"
+    return f"{n / 1000:.1f}\u00a0kB" if n < 1_000_000 else f"{n / 1e6:.1f}\u00a0MB"
