@@ -19,9 +19,11 @@ import numpy as np
 from explorer.clusters import ClusterSummary, describe_clusters
 from explorer.duplicates import (
     DuplicateSet,
+    PixelCheck,
     duplicate_scores,
     duplicate_sets,
     histogram,
+    pair_curve,
     pairs_near,
 )
 from explorer.errors import UsageError
@@ -79,12 +81,13 @@ class Calibration:
     counts: list[tuple[float, int]]
     above: list[tuple[str, str, float]]
     below: list[tuple[str, str, float]]
+    curve: list[tuple[int, float, bool | None]]
 
 
 def calibrate(
     index_path: Path, *, threshold: float | None = None, progress: Progress = no_progress
 ) -> Calibration:
-    """Pairs above each threshold, with example pairs just above and below the cut."""
+    """Pairs above each threshold, the score per pair rank, example pairs either side of the cut."""
     index, analysis = current_analysis(index_path, progress=progress)
     t = default_threshold(index) if threshold is None else threshold
     scores = duplicate_scores(index, analysis.neighbors)
@@ -95,6 +98,9 @@ def calibrate(
         counts=histogram(analysis.neighbors, scores),
         above=[(name[a], name[b], s) for a, b, s in above],
         below=[(name[a], name[b], s) for a, b, s in below],
+        curve=pair_curve(
+            analysis.neighbors, scores, check=PixelCheck(index.thumbnails()), threshold=t
+        ),
     )
 
 

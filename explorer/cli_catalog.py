@@ -124,6 +124,7 @@ def duplicates(
                         "counts": cal.counts,
                         "above": cal.above,
                         "below": cal.below,
+                        "curve": cal.curve,
                     }
                 )
             )
@@ -133,6 +134,11 @@ def duplicates(
         for t, c in cal.counts:
             mark = "  <- current" if abs(t - cal.threshold) < 1e-9 else ""
             typer.echo(f"  {t:.2f}  {c:>7}  {'█' * max(0, round(30 * c / top))}{mark}")
+        typer.echo("rank  cosine  pixel check  (the r-th best pair: cut where the curve bends)")
+        for rank, score, ok in cal.curve:
+            mark = "  <- current" if score >= cal.threshold > _next(cal.curve, rank) else ""
+            check = "-" if ok is None else ("passes" if ok else "fails")
+            typer.echo(f"  {rank:>6}  {score:.3f}  {check:<6}{mark}")
         typer.echo(f"pairs just above {cal.threshold:.2f}:")
         for a, b, score in cal.above:
             typer.echo(f"  {score:.3f}  {display_path(a)}  ~  {display_path(b)}")
@@ -211,6 +217,12 @@ def duplicates(
                 f"  {action} {m.width:>5}×{m.height:<5} {_size(m.size):>8}  {day}  "
                 f"{m.score:.3f}{note:6}  {display_path(name)}  in {display_path(folder or '.')}/"
             )
+
+
+def _next(curve: list[tuple[int, float, bool | None]], rank: int) -> float:
+    """The score at the next rank of the curve (-1 after the last)."""
+    later = [score for r, score, _ in curve if r > rank]
+    return later[0] if later else -1.0
 
 
 @app.command()

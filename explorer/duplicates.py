@@ -10,7 +10,7 @@ import csv
 import io
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -331,6 +331,41 @@ def pairs_near(
         [(int(lo[i]), int(hi[i]), float(vals[i])) for i in above],
         [(int(lo[i]), int(hi[i]), float(vals[i])) for i in below],
     )
+
+
+RANKS = (1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000, 5000, 10000, 100000)
+
+
+def pair_curve(
+    neighbors: NDArray[np.int32],
+    scores: NDArray[np.float32],
+    *,
+    check: Callable[[int, int], bool] | None = None,
+    threshold: float | None = None,
+    ranks: Sequence[int] = RANKS,
+) -> list[tuple[int, float, bool | None]]:
+    """The score of the r-th best neighbour pair, for each rank r: the curve to cut.
+
+    Where distinct images begin, the curve bends; the pixel check (when given)
+    says whether the pair at that rank would pass it. With ``threshold``, the
+    last rank at or above it and the first below it are included too.
+
+    Returns:
+        ``(rank, score, passes the pixel check or None)``, ranks beyond the
+        number of pairs left out (the last pair is always included).
+    """
+    lo, hi, vals = _pairs(neighbors, scores)
+    order = np.argsort(-vals, kind="stable")
+    wanted = {r for r in ranks if r <= order.size} | ({order.size} if order.size else set())
+    if threshold is not None:
+        above = int(np.sum(vals >= threshold - _ROUNDING))
+        wanted |= {r for r in (above, above + 1) if 1 <= r <= order.size}
+    out: list[tuple[int, float, bool | None]] = []
+    for r in sorted(wanted):
+        k = order[r - 1]
+        ok = None if check is None else check(int(lo[k]), int(hi[k]))
+        out.append((r, round(float(vals[k]), 4), ok))
+    return out
 
 
 def plan_csv(sets: Sequence[DuplicateSet]) -> str:

@@ -18,6 +18,7 @@ from explorer.duplicates import (
     keeper_key,
     looks_like_copy,
     near_duplicate_groups,
+    pair_curve,
 )
 from explorer.images import load_image, sharpness
 from explorer.index import ImageRecord, Index
@@ -183,3 +184,16 @@ def test_a_pair_scores_the_same_among_8_and_among_1000_images(tmp_path: Path) ->
         groups = near_duplicate_groups(idx, nbrs, scores, threshold=default_dup_threshold("pixels"))
         assert [sorted(g.members) for g in groups] == [sorted([a, b])]
     assert abs(found[8] - found[1000]) < 0.02, found
+
+
+def test_pair_curve_is_the_score_per_rank_with_the_cut() -> None:
+    nbrs = np.array([[1, 2], [0, 2], [0, 3], [2, 1]], dtype=np.int32)
+    scores = np.array([[0.99, 0.5], [0.99, 0.7], [0.5, 0.9], [0.9, 0.2]], dtype=np.float32)
+    curve = pair_curve(nbrs, scores, threshold=0.8, ranks=(1, 2, 100))
+    # pairs by score: (0,1) 0.99, (2,3) 0.9, (1,2) 0.7, (0,2) 0.5, (1,3) 0.2
+    assert [(r, s) for r, s, _ in curve] == [(1, 0.99), (2, 0.9), (3, 0.7), (5, 0.2)]
+    assert all(ok is None for *_, ok in curve)
+    scores_desc = [s for _, s, _ in curve]
+    assert scores_desc == sorted(scores_desc, reverse=True)
+    checked = pair_curve(nbrs, scores, check=lambda a, b: a + b == 1)
+    assert checked[0][2] is True and all(ok is False for *_, ok in checked[1:])
