@@ -22,7 +22,9 @@ prints, as one JSON line on stdout:
 - ``copy_recall``: of the edited copies, the share grouped with their original;
 - ``largest_group``; ``mixed_groups``: groups holding more than one original,
   and their share of all groups; ``exact_ok``: the byte-identical copies each
-  form their own exact group.
+  form their own exact group;
+- ``embedding_only``: the same figures without the pixel check
+  (:class:`explorer.duplicates.PixelCheck`), to show what it earns.
 
 Example: ``.venv/bin/python benchmarks/duplicates.py --backbones efficientnet-lite0,pixels``.
 """
@@ -260,7 +262,42 @@ def run_backbone(
         say(f"{backbone} t={t:.2f}: {json.dumps(row)}")
     out["curve"] = curve
     out["at_default"] = next(r for r in curve if r["threshold"] == out["default_threshold"])
+    out["embedding_only"] = [
+        {"threshold": t, **_embedding_only(index, t, truth)}
+        for t in sorted({*thresholds, default_dup_threshold(backbone)})
+    ]
     return out
+
+
+def _embedding_only(index_path: Path, threshold: float, truth: dict[str, Any]) -> dict[str, Any]:
+    """The same grouping without the pixel check: what the check earns."""
+    from explorer.analysis import find_duplicates
+    from explorer.duplicates import DuplicateSet, Member
+    from explorer.explore import current_analysis
+
+    index, analysis = current_analysis(index_path)
+    records = index.records
+    groups = find_duplicates(
+        analysis.neighbors,
+        analysis.scores,
+        threshold=threshold,
+        hashes=[r.sha256 for r in records],
+        features=index.features,
+    )
+    sets = [
+        DuplicateSet(
+            group=g,
+            members=[
+                Member(i, records[i].path, 0, 0, 0, 0, False, group.exact, 0.0)
+                for i in group.members
+            ],
+            exact_group=group.exact,
+        )
+        for g, group in enumerate(groups)
+    ]
+    row = score(sets, truth["labels"], truth["kinds"])
+    row.pop("mixed_examples")
+    return row
 
 
 def main() -> int:
