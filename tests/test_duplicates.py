@@ -197,3 +197,27 @@ def test_pair_curve_is_the_score_per_rank_with_the_cut() -> None:
     assert scores_desc == sorted(scores_desc, reverse=True)
     checked = pair_curve(nbrs, scores, check=lambda a, b: a + b == 1)
     assert checked[0][2] is True and all(ok is False for *_, ok in checked[1:])
+
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+DESIGNED = {
+    ("animals-dog-01-crop.png", "animals-dog-01.png"),
+    ("buildings-house-01-copy.png", "buildings-house-01.png"),
+    ("food-apple-02-small.png", "food-apple-02.png"),
+    ("photos-cat-01-lowq.jpg", "photos-cat-01.jpg"),
+    ("photos-coffee-01-small.jpg", "photos-coffee-01.jpg"),
+    ("photos-rocket-01-crop.jpg", "photos-rocket-01.jpg"),
+}
+
+
+@pytest.mark.slow
+def test_the_sample_gives_exactly_its_six_designed_groups_with_lite0(tmp_path: Path) -> None:
+    build(SAMPLE, index_path=tmp_path / "idx", backbone="efficientnet-lite0")
+    idx = Index(tmp_path / "idx")
+    nbrs, scores = neighbor_graph(np.asarray(idx.vectors), k=15)
+    groups = near_duplicate_groups(
+        idx, nbrs, scores, threshold=default_dup_threshold("efficientnet-lite0")
+    )
+    found = {tuple(sorted(idx.records[i].path for i in g.members)) for g in groups}
+    assert found == DESIGNED
+    assert [g.exact for g in groups].count(True) == 1
