@@ -967,7 +967,7 @@ APP_JS = r"""(function () {
     var box = $("dup-near");
     if (!box || !(D.near[0].length || D.near[1].length)) { return; }
     box.append(el("p", "near-title", "Pairs nearest the cut"));
-    [[D.near[0], "above", "above the cut"], [D.near[1], "below", "below the cut"]].forEach(function (s) {
+    [[D.near[0], "above", "above"], [D.near[1], "below", "below"]].forEach(function (s) {
       if (!s[0].length) { return; }
       var row = el("div", "near-row " + s[1]);
       row.append(el("span", "near-side", s[2]));
