@@ -277,7 +277,7 @@ def report(
 
 
 def _details(records: list[ImageRecord], rows: set[int]) -> list[str]:
-    """``"trip/ · 4032×3024 · 2.1 MB · 2024-05-01"`` for the images in ``rows`` (else empty)."""
+    """Folder, ``4032×3024 · 2.1 MB`` and date, one a line, for the images in ``rows``."""
     out = []
     for i, r in enumerate(records):
         if i not in rows:
@@ -285,8 +285,8 @@ def _details(records: list[ImageRecord], rows: set[int]) -> list[str]:
             continue
         day = time.strftime("%Y-%m-%d", time.localtime(r.mtime_ns / 1e9))
         folder = r.path.rpartition("/")[0]
-        where = f"{folder}/ · " if folder else ""
-        out.append(f"{where}{r.width}×{r.height} · {_size(r.size)} · {day}")
+        where = f"{folder}/\n" if folder else ""
+        out.append(f"{where}{r.width}×{r.height} · {_size(r.size)}\n{day}")
     return out
 
 

@@ -113,7 +113,7 @@ class ReportData:
         duplicate_reasons: Optional per duplicate group, why its keeper was
             chosen (e.g. ``"4032×3024, sharpest"``).
         image_details: Optional per image, what decides a keeper (e.g.
-            ``"4032×3024 · 2.1 MB · 2024-05-01"``); shown in duplicate cards.
+            folder, ``4032×3024 · 2.1 MB`` and date, one a line); shown in duplicate cards.
     """
 
     title: str

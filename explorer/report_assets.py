@@ -405,7 +405,9 @@ button { font: inherit; color: inherit; }
 .dup-member { position: relative; }
 .dup-member.keep .dup-thumb { border: 2px solid #15803d; }
 .dup-member .dup-thumb img { object-fit: contain; background: #fff; }
-.dup-detail { font-size: 11px; color: var(--muted); font-family: var(--mono); }
+.dup-detail {
+  font-size: 11px; color: var(--muted); font-family: var(--mono); white-space: pre-line;
+}
 .dup-reason { margin: 0 0 8px; font-size: 12px; color: #15803d; }
 .dup-more { display: block; margin: 12px auto 0; }
 .tag.copies { margin-left: 4px; font-size: 10px; }
