@@ -1,7 +1,9 @@
-"""Near-duplicate and exact-duplicate groups, with a suggested image to keep.
+"""Near-duplicate and exact-duplicate groups, with a suggested image to keep and why.
 
-explorer never deletes or moves a file: it lists groups and can write the plan
-as CSV for the user to act on.
+The rule lives here (:func:`near_duplicate_groups`): a pair scores the cosine
+of the raw backbone features and must pass the :class:`PixelCheck`. explorer
+never deletes a file: it lists groups, writes the plan as CSV, and
+:mod:`explorer.moves` can move the ``review`` images aside and back.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ PIXEL_SIGMA = 0.6
 PIXEL_SIDE = 32
 """Side of the colour views the pixel check compares."""
 PIXEL_MAX_DIFF = 0.005
-"""Most pixels (a share) that may differ by over one standard deviation (see the benchmark)."""
+"""Most pixels (a share) that may differ by over :data:`PIXEL_SIGMA` (see the benchmark)."""
 _CROPS = tuple(
     (c, dx * c, dy * c)
     for c in (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08)
@@ -54,12 +56,11 @@ class PixelCheck:
     of 1 %, a few offsets each) and both are shrunk to 32x32 colour pixels and
     brought to zero mean and unit variance, at most :data:`PIXEL_MAX_DIFF` of
     the pixels (5 of 1,024) differ by more than :data:`PIXEL_SIGMA` standard
-    deviations in any channel. That
-    rejects the pairs an embedding cannot tell apart: a left and a right arrow
-    (mirror images), two warning signs that differ only in the symbol inside
-    the triangle. Brightness,
-    re-compression and resizing barely move it. Thumbnails are decoded once,
-    and only for images that have a candidate pair.
+    deviations in any channel. That rejects the pairs an embedding cannot tell
+    apart: a left and a right arrow (mirror images), two warning signs that
+    differ only in the symbol inside the triangle, a red and a blue version of
+    one drawing. Brightness, re-compression and resizing barely move it.
+    Views are computed once per image, and only for images with a candidate pair.
     """
 
     def __init__(self, thumbnails: Sequence[bytes], *, max_diff: float = PIXEL_MAX_DIFF) -> None:

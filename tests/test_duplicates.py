@@ -112,12 +112,17 @@ def test_pixel_check_keeps_edited_copies_and_rejects_a_mirror_image() -> None:
         Image.open(jpeg),
         im.point(lambda v: min(255, int(v * 1.15))),
     ]
-    others = [im.transpose(Image.Transpose.FLIP_LEFT_RIGHT), _photo(2)]
+    red, green, blue = im.split()
+    others = [
+        im.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        _photo(2),
+        Image.merge("RGB", (blue, green, red)),  # the same drawing in other colours
+    ]
     check = PixelCheck([_webp(x) for x in [im, *edits, *others]])
     assert all(check(0, i) for i in range(1, 1 + len(edits))), [
         check.difference(0, i) for i in range(1, 1 + len(edits))
     ]
-    assert not any(check(0, i) for i in range(1 + len(edits), 3 + len(edits)))
+    assert not any(check(0, i) for i in range(1 + len(edits), 1 + len(edits) + len(others)))
     assert check.difference(0, 1) == check.difference(1, 0)
     broken = PixelCheck([_webp(im), b"not a webp"])
     assert not broken(0, 1)
