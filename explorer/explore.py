@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from explorer.index import Analysis, Index, lock_index, save_analysis
+from explorer.index import Analysis, ImageRecord, Index, lock_index, save_analysis
 from explorer.progress import Progress, no_progress
 from explorer.search import EXACT_GRAPH_LIMIT, neighbor_graph
 from explorer.store import REPORTS, check_output, check_unlocked
@@ -91,17 +91,12 @@ def analyse(
     Returns:
         The analysis, with its parameters and summary in ``info``.
     """
-    from explorer.analysis import (
-        DEFAULT_DUP_THRESHOLD,
-        check_dup_threshold,
-        cluster,
-        embed_2d,
-        find_duplicates,
-    )
+    from explorer.analysis import check_dup_threshold, cluster, embed_2d
+    from explorer.backbones import default_dup_threshold
+    from explorer.duplicates import near_duplicate_groups
 
-    threshold = check_dup_threshold(
-        DEFAULT_DUP_THRESHOLD if dup_threshold is None else dup_threshold
-    )
+    default = default_dup_threshold(index.backbone.name)
+    threshold = check_dup_threshold(default if dup_threshold is None else dup_threshold)
     vectors = np.asarray(index.vectors, dtype=np.float32)
     n = len(vectors)
     if clusters is not None and not 1 <= clusters <= n:
@@ -119,9 +114,7 @@ def analyse(
         )
     clustering = cluster(vectors, n_clusters=clusters, seed=seed, progress=progress)
     coords = embed_2d(vectors, neighbors=neighbors, scores=scores, seed=seed, progress=progress)
-    groups = find_duplicates(
-        neighbors, scores, threshold=threshold, hashes=[r.sha256 for r in index.records]
-    )
+    groups = near_duplicate_groups(index, neighbors, scores, threshold=threshold)
     info = {
         "k": clustering.k,
         "method": clustering.method,
@@ -129,6 +122,7 @@ def analyse(
         "candidates": {str(k): v for k, v in clustering.candidates.items()},
         "clusters_requested": clusters,
         "dup_threshold": threshold,
+        "dup_threshold_default": default,  # the backbone's calibrated value
         "duplicate_groups": len(groups),
         "seed": seed,
         "generation": index.manifest.get("generation"),
@@ -187,11 +181,19 @@ def report(
     Returns:
         Where the report went and what it shows.
     """
-    from explorer.analysis import DEFAULT_DUP_THRESHOLD, Clustering, find_duplicates
+    from explorer.analysis import Clustering
     from explorer.analysis import representatives as nearest_centre
+    from explorer.backbones import default_dup_threshold
     from explorer.capture import describe, facets
     from explorer.clusters import cluster_names
-    from explorer.duplicates import histogram, keeper_key, pairs_near
+    from explorer.duplicates import (
+        duplicate_scores,
+        histogram,
+        keep_reason,
+        keeper_key,
+        near_duplicate_groups,
+        pairs_near,
+    )
     from explorer.report import ReportData, write_report
     from explorer.tags import load_tags
 
@@ -229,12 +231,14 @@ def report(
         analysis.info["dup_threshold"] = dup_threshold  # remembered for 'explorer duplicates'
         with lock_index(index_path, command="explorer report"):
             save_analysis(index_path, analysis)
-    threshold = float(analysis.info.get("dup_threshold") or DEFAULT_DUP_THRESHOLD)
+    threshold = float(
+        analysis.info.get("dup_threshold") or default_dup_threshold(index.backbone.name)
+    )
     records = index.records
     hashes = [r.sha256 for r in records]
-    groups = find_duplicates(
-        analysis.neighbors, analysis.scores, threshold=threshold, hashes=hashes
-    )
+    groups = near_duplicate_groups(index, analysis.neighbors, analysis.scores, threshold=threshold)
+    dup_scores = duplicate_scores(index, analysis.neighbors)
+    keepers = [min(g.members, key=lambda i: keeper_key(records[i])) for g in groups]
     copies = Counter(hashes)
     k = int(analysis.info["k"])
     clustering = Clustering(
@@ -276,10 +280,15 @@ def report(
         },
         tags=[tags.get(r.path, []) for r in records],
         exact_duplicates=[copies[h] > 1 for h in hashes],
-        duplicate_keepers=[min(g.members, key=lambda i: keeper_key(records[i])) for g in groups],
-        duplicate_histogram=histogram(analysis.neighbors, analysis.scores),
+        duplicate_keepers=keepers,
+        duplicate_reasons=[
+            keep_reason(records[k], [records[i] for i in g.members if i != k])
+            for k, g in zip(keepers, groups, strict=True)
+        ],
+        image_details=_details(records, {i for g in groups for i in g.members}),
+        duplicate_histogram=histogram(analysis.neighbors, dup_scores),
         dup_threshold=threshold,
-        duplicate_examples=pairs_near(analysis.neighbors, analysis.scores, threshold=threshold),
+        duplicate_examples=pairs_near(analysis.neighbors, dup_scores, threshold=threshold),
         captions=[describe(r) for r in records],
         facets=facets(records),
     )
@@ -294,3 +303,23 @@ def report(
         seconds=time.perf_counter() - started,
         previous_clusters=None if reused or before is None else int(before),
     )
+
+
+def _details(records: list[ImageRecord], rows: set[int]) -> list[str]:
+    """Folder, ``4032×3024 · 2.1 MB`` and date, one a line, for the images in ``rows``."""
+    out = []
+    for i, r in enumerate(records):
+        if i not in rows:
+            out.append("")
+            continue
+        day = time.strftime("%Y-%m-%d", time.localtime(r.mtime_ns / 1e9))
+        folder = r.path.rpartition("/")[0]
+        where = f"{folder}/\n" if folder else ""
+        out.append(f"{where}{r.width}×{r.height} · {_size(r.size)}\n{day}")
+    return out
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n}\u00a0B"
+    return f"{n / 1000:.1f}\u00a0kB" if n < 1_000_000 else f"{n / 1e6:.1f}\u00a0MB"

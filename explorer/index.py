@@ -108,6 +108,7 @@ class ImageRecord:
     taken_source: str | None = None
     camera: str | None = None
     has_gps: bool = False
+    sharpness: float | None = None  # variance of the Laplacian of the thumbnail; None: older index
 
 
 @dataclass(frozen=True)

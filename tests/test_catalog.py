@@ -233,6 +233,10 @@ def test_cli_outputs_parse_and_match_the_index(index: Path, photos: Path) -> Non
     counts = [c for _, c in hist["counts"]]
     assert counts == sorted(counts, reverse=True)
     assert dict((round(t, 2), c) for t, c in hist["counts"])[0.94] == 5  # 3 + 1 + 1 pairs
+    curve = [s for _, s, _ in hist["curve"]]
+    assert curve == sorted(curve, reverse=True) and hist["curve"][0][0] == 1
+    out = runner.invoke(app, ["duplicates", "--histogram", *args])
+    assert "rank  cosine  pixel check" in out.stdout and "passes" in out.stdout
     out = runner.invoke(app, ["clusters", "--json", *args])
     table = json.loads(out.stdout)
     assert sum(c["size"] for c in table) == len(idx)
