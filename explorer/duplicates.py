@@ -247,6 +247,8 @@ def keep_reason(keeper: ImageRecord, others: Sequence[ImageRecord]) -> str:
         "sharpest",
         "largest file",
         "not named as a copy",
+        "has an EXIF capture date",
+        "taken first",
         "oldest",
         "shortest name",
         "first by name",

@@ -53,6 +53,19 @@ def test_keeper_rule_resolution_then_sharpness_then_file_then_age() -> None:
     assert keep_reason(old, [_record("b.jpg")]) == "100×80, oldest"
 
 
+def test_capture_date_decides_before_the_file_clock() -> None:
+    # after resolution, sharpness, size and name: a camera original (EXIF date) first,
+    # then the earliest taken; the file's mtime only after that
+    exif = {"taken_source": "exif"}
+    early = _record("b-early.jpg", taken="2019-07-14T18:30:05", mtime_ns=99, **exif)
+    late = _record("a-late.jpg", taken="2020-01-01T00:00:00", mtime_ns=1, **exif)
+    assert _best(late, early) == "b-early.jpg"
+    assert keep_reason(early, [late]) == "100×80, taken first"
+    resaved = _record("c.jpg", taken="2018-01-01T00:00:00", taken_source="mtime", mtime_ns=1)
+    assert _best(resaved, late) == "a-late.jpg"
+    assert keep_reason(late, [resaved]) == "100×80, has an EXIF capture date"
+
+
 @pytest.mark.parametrize(
     "copy",
     [
