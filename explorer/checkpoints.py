@@ -104,6 +104,21 @@ def read_chunks(index_path: Path) -> list[Chunk]:
     return chunks
 
 
+def checkpoint_backbone(index_path: Path) -> BackboneInfo | None:
+    """The backbone of the oldest readable chunk (an interrupted run's), without its arrays."""
+    folder = subfolder(index_path, CHECKPOINTS, create=False)
+    if folder is None:
+        return None
+    for name in sorted(n for n in os.listdir(folder) if CHUNK_NAME.fullmatch(n)):
+        try:
+            with np.load(io.BytesIO(read_bytes(folder / name)), allow_pickle=False) as z:
+                meta = load_json(z["meta"].tobytes())
+            return from_json(BackboneInfo, meta.get("backbone"), where="backbone")
+        except Exception:  # a damaged chunk: the next one may tell; read_chunks drops it
+            continue
+    return None
+
+
 def _read_chunk(data: bytes) -> Chunk:
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         meta = load_json(z["meta"].tobytes())

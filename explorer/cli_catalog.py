@@ -7,7 +7,9 @@ options and output here, the work in :mod:`explorer.catalog`.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +17,7 @@ import typer
 
 from explorer.cli import (
     DEFAULT_INDEX,
+    Command,
     IndexOpt,
     JsonOpt,
     QuietOpt,
@@ -24,7 +27,8 @@ from explorer.cli import (
     _setup_logging,
     app,
 )
-from explorer.images import display_path
+from explorer.images import IMAGE_EXTENSIONS, display_path
+from explorer.text import count
 
 CsvOpt = Annotated[bool, typer.Option("--csv", help="CSV on stdout.")]
 
@@ -47,16 +51,14 @@ def _write_or_echo(text: str, out: Path | None) -> None:
     typer.echo(f"wrote {out}", err=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def duplicates(
     index: IndexOpt = DEFAULT_INDEX,
     threshold: Annotated[
         float | None,
         typer.Option(
-            help="Cosine similarity (PCA space) from which images are near-duplicates "
-            "[default: the report's, else 0.75].",
-            min=0.0,
-            max=1.0,
+            help="Cosine similarity in (0, 1] (raw backbone features) from which images may "
+            "be near-duplicates [default: the report's, else the backbone's calibrated one].",
             show_default=False,
         ),
     ] = None,
@@ -66,24 +68,52 @@ def duplicates(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the plan as CSV to this file.")
     ] = None,
+    move_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--move-to",
+            help="Move every 'review' image into this folder (keeping its path under the "
+            "indexed folder) and write an undo journal there. Never deletes.",
+        ),
+    ] = None,
+    undo: Annotated[
+        Path | None,
+        typer.Option("--undo", help="Put back every file a --move-to into this folder moved."),
+    ] = None,
     as_csv: CsvOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List groups of near-duplicate and exact-duplicate images, with a suggested keeper.
 
-    The keeper is the largest resolution, then the largest file, then the oldest.
-    explorer never deletes or moves files: --out plan.csv writes the plan for you
-    to act on. --histogram shows how many pairs lie above each threshold, with
+    The keeper is the largest resolution, then the sharpest, then the largest
+    file, then a name that does not say "copy", then the oldest; the reason is
+    shown. --out plan.csv writes the plan; --move-to DIR moves the 'review'
+    images into DIR (refused if a target exists) and --undo DIR puts them
+    back. --histogram shows how many pairs lie above each threshold, with
     example pairs near the cut.
 
     Examples: explorer duplicates; explorer duplicates --threshold 0.95 --out plan.csv;
+    explorer duplicates --move-to ../review; explorer duplicates --undo ../review;
     explorer duplicates --histogram
     """
     from explorer import catalog
     from explorer.duplicates import plan_csv
 
     _setup_logging(quiet)
+    if undo is not None:
+        from explorer.moves import undo_moves
+
+        done = _run(lambda: undo_moves(undo))
+        typer.echo(
+            f"put back {done.moved} files ({done.already} were already in place)"
+            + (f"; not found at either place: {len(done.missing)}" if done.missing else "")
+        )
+        for path in done.missing or []:
+            typer.echo(f"  missing {display_path(path)}", err=True)
+        if done.missing:
+            raise typer.Exit(1)
+        return
     if histogram:
         with _progress(quiet or as_json) as progress:
             cal = _run(lambda: catalog.calibrate(index, threshold=threshold, progress=progress))
@@ -95,6 +125,7 @@ def duplicates(
                         "counts": cal.counts,
                         "above": cal.above,
                         "below": cal.below,
+                        "curve": cal.curve,
                     }
                 )
             )
@@ -104,6 +135,11 @@ def duplicates(
         for t, c in cal.counts:
             mark = "  <- current" if abs(t - cal.threshold) < 1e-9 else ""
             typer.echo(f"  {t:.2f}  {c:>7}  {'█' * max(0, round(30 * c / top))}{mark}")
+        typer.echo("rank  cosine  pixel check  (the r-th best pair: cut where the curve bends)")
+        for rank, score, ok in cal.curve:
+            mark = "  <- current" if score >= cal.threshold > _next(cal.curve, rank) else ""
+            check = "-" if ok is None else ("passes" if ok else "fails")
+            typer.echo(f"  {rank:>6}  {score:.3f}  {check:<6}{mark}")
         typer.echo(f"pairs just above {cal.threshold:.2f}:")
         for a, b, score in cal.above:
             typer.echo(f"  {score:.3f}  {display_path(a)}  ~  {display_path(b)}")
@@ -117,6 +153,15 @@ def duplicates(
         )
     if out is not None:
         _write_or_echo(plan_csv(sets), out)
+    if move_to is not None:
+        from explorer.moves import move_reviews
+
+        moved = _run(lambda: move_reviews(sets, root=Path(idx.root), dest=move_to))
+        typer.echo(
+            f"moved {moved.moved} images into {move_to} (journal {moved.journal.name}); "
+            f"undo with: explorer duplicates --undo {move_to}"
+        )
+        return
     if as_csv:
         _write_or_echo(plan_csv(sets), None)
         return
@@ -129,6 +174,7 @@ def duplicates(
                         {
                             "group": s.group,
                             "exact": s.exact,
+                            "keep_reason": s.reason,
                             "members": [
                                 {
                                     "path": m.path,
@@ -138,6 +184,8 @@ def duplicates(
                                     "width": m.width,
                                     "height": m.height,
                                     "bytes": m.size,
+                                    "mtime_ns": m.mtime_ns,
+                                    "sharpness": m.sharpness,
                                 }
                                 for m in s.members
                             ],
@@ -150,21 +198,36 @@ def duplicates(
         return
     extra = sum(len(s.members) - 1 for s in sets)
     typer.echo(
-        f"{len(sets)} groups of near-duplicates (cosine ≥ {t:g}) among {len(idx)} images; "
-        f"{extra} images could go (review them; explorer deletes nothing)."
+        f"{count(len(sets), 'group')} of near-duplicates (cosine ≥ {t:g}) among "
+        f"{count(len(idx), 'image')}; {count(extra, 'image')} could go (review them; "
+        "explorer deletes nothing)."
     )
     for s in sets:
-        typer.echo(f"group {s.group}" + (" (exact copies)" if s.exact else ""))
+        big = len(s.members) > 5 and not s.exact
+        typer.echo(
+            f"group {s.group}"
+            + (" (exact copies)" if s.exact else "")
+            + (f" ({len(s.members)} images: check it is one picture)" if big else "")
+            + f"  keep: {s.reason}"
+        )
         for m in s.members:
             action = "keep  " if m.keep else "review"
             note = " exact" if m.exact else ""
+            folder, _, name = m.path.rpartition("/")
+            day = time.strftime("%Y-%m-%d", time.localtime(m.mtime_ns / 1e9))
             typer.echo(
-                f"  {action} {m.width}×{m.height:<5} {_size(m.size):>8}  {m.score:.3f}{note:6}  "
-                f"{display_path(m.path)}"
+                f"  {action} {m.width:>5}×{m.height:<5} {_size(m.size):>8}  {day}  "
+                f"{m.score:.3f}{note:6}  {display_path(name)}  in {display_path(folder or '.')}/"
             )
 
 
-@app.command()
+def _next(curve: list[tuple[int, float, bool | None]], rank: int) -> float:
+    """The score at the next rank of the curve (-1 after the last)."""
+    later = [score for r, score, _ in curve if r > rank]
+    return later[0] if later else -1.0
+
+
+@app.command(cls=Command)
 def clusters(
     index: IndexOpt = DEFAULT_INDEX,
     members: Annotated[
@@ -233,10 +296,22 @@ def clusters(
     else:
         for c in summaries:
             typer.echo(
-                f"cluster {c.cluster:<3} {c.size:>6} images  cohesion {c.cohesion:.2f}  {c.name}"
+                f"cluster {c.cluster:<3} {c.size:>6} {'image ' if c.size == 1 else 'images'}  "
+                f"cohesion {c.cohesion:.2f}  {c.name}"
             )
             for i in c.representatives:
                 typer.echo(f"    {display_path(paths[i])}")
+
+
+def _refuse_path_tag(label: str, command: str, usage: str) -> None:
+    if os.path.lexists(label) or os.path.splitext(label)[1].lower() in IMAGE_EXTENSIONS:
+        # 'explorer tag a.jpg b.jpg' with the tag forgotten would tag a.jpg with "b.jpg"
+        raise _fail(
+            f"the last argument is the tag, but {label!r} is "
+            f"{'a file' if os.path.lexists(label) else 'an image file name'}; give the tag "
+            f"last: explorer {command} {usage}",
+            2,
+        )
 
 
 def _tag_command(args: list[str], index: Path, cluster: int | None, *, remove: bool) -> None:
@@ -245,17 +320,28 @@ def _tag_command(args: list[str], index: Path, cluster: int | None, *, remove: b
     if not args:
         raise _fail("give the tag as the last argument", 2)
     *files, label = args
+    _refuse_path_tag(label, "untag" if remove else "tag", "FILE... TAG")
+    missing = [f for f in files if not os.path.lexists(f)]
+    if missing:
+        raise _fail(f"no such file: {missing[0]}", 2)
     changed = _run(
         lambda: catalog.tag(
             index, label, files=[Path(f) for f in files], cluster=cluster, remove=remove
         )
     )
     verb = "removed from" if remove else "added to"
-    typer.echo(f"tag {label!r} {verb} {changed} images")
+    if changed:
+        typer.echo(f"tag {label!r} {verb} {count(changed, 'image')}")
+    elif remove:
+        typer.echo(f"tag {label!r}: no image chosen had it; nothing changed")
+    else:
+        typer.echo(f"tag {label!r}: every image chosen already had it; nothing changed")
 
 
 ClusterOpt = Annotated[int | None, typer.Option("--cluster", help="Every image of this cluster.")]
-TagArgs = Annotated[list[str], typer.Argument(help="Image files (optional), then the tag.")]
+TagArgs = Annotated[
+    list[str], typer.Argument(help="Image files (optional), then the tag.", metavar="[FILE]... TAG")
+]
 
 
 ImportOpt = Annotated[
@@ -268,10 +354,11 @@ FromOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=Command)
 def tag(
     args: Annotated[
-        list[str] | None, typer.Argument(help="Image files (optional), then the tag.")
+        list[str] | None,
+        typer.Argument(help="Image files (optional), then the tag.", metavar="[FILE]... TAG"),
     ] = None,
     index: IndexOpt = DEFAULT_INDEX,
     cluster: ClusterOpt = None,
@@ -306,22 +393,23 @@ def _tag_from_file(
         raise _fail("--import takes a file and nothing else; --from a file and one tag", 2)
     if import_file is not None:
         done = _run(lambda: catalog.import_tags(index, import_file))
-        what = f"{done.added} new tags on {done.images} images"
+        what = f"{count(done.added, 'new tag')} on {count(done.images, 'image')}"
     else:
         if len(args) != 1 or from_csv is None:
             raise _fail(
                 "give one tag after --from FILE, e.g. explorer tag --from selection.csv keep", 2
             )
         label = args[0]
+        _refuse_path_tag(label, "tag", "--from selection.csv TAG")
         done = _run(lambda: catalog.tag_selection(index, from_csv, label))
         what = f"tag {label!r} added to {done.added} of {done.images} images"
     typer.echo(what)
     if done.n_unknown:
         shown = ", ".join(display_path(p) for p in done.unknown)
-        typer.echo(f"skipped {done.n_unknown} paths not in the index: {shown}", err=True)
+        typer.echo(f"skipped {count(done.n_unknown, 'path')} not in the index: {shown}", err=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def untag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = None) -> None:
     """Remove a tag from the files given and/or every image of a cluster.
 
@@ -330,11 +418,13 @@ def untag(args: TagArgs, index: IndexOpt = DEFAULT_INDEX, cluster: ClusterOpt = 
     _tag_command(args, index, cluster, remove=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def export(
     index: IndexOpt = DEFAULT_INDEX,
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
-    as_csv: Annotated[bool, typer.Option("--csv", help="CSV (the default).")] = True,
+    as_csv: Annotated[
+        bool, typer.Option("--csv/--no-csv", help="CSV (the default, unless --json).")
+    ] = True,
     gps: Annotated[
         bool,
         typer.Option(
@@ -348,8 +438,13 @@ def export(
 ) -> None:
     """Export one row per image: cluster, tags, duplicate group, capture date, camera, size.
 
+    CSV by default (tags joined by ';', empty cells for images in no group);
+    --json writes a list of objects (tags as a list, null for no group).
+
     Example: explorer export --csv --out catalogue.csv
     """
+    if not as_csv and not as_json:
+        raise _fail("--no-csv needs --json: choose an output format", 2)
     from explorer import catalog
 
     _setup_logging(quiet)

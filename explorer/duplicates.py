@@ -1,28 +1,172 @@
-"""Near-duplicate and exact-duplicate groups, with a suggested image to keep.
+"""Near-duplicate and exact-duplicate groups, with a suggested image to keep and why.
 
-explorer never deletes or moves a file: it lists groups and can write the plan
-as CSV for the user to act on.
+The rule lives here (:func:`near_duplicate_groups`): a pair scores the cosine
+of the raw backbone features and must pass the :class:`PixelCheck`. explorer
+never deletes a file: it lists groups, writes the plan as CSV, and
+:mod:`explorer.moves` can move the ``review`` images aside and back.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
-from collections.abc import Sequence
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer.index import ImageRecord
+from explorer.index import ImageRecord, Index
 from explorer.store import write_output_bytes
+
+if TYPE_CHECKING:
+    from explorer.analysis import DuplicateGroup
 
 HISTOGRAM_THRESHOLDS = tuple(round(0.50 + 0.02 * i, 2) for i in range(26))
 
 _ROUNDING = 1e-6
 """float32 rounding of a cosine: an image and its exact copy score 0.9999999."""
+
+
+PIXEL_SIGMA = 0.6
+"""How far (in standard deviations of the image) a pixel may move before it counts as different."""
+PIXEL_SIDE = 32
+"""Side of the colour views the pixel check compares."""
+PIXEL_MAX_DIFF = 0.005
+"""Most pixels (a share) that may differ by over :data:`PIXEL_SIGMA` (see the benchmark)."""
+_CROPS = tuple(
+    (c, dx * c, dy * c)
+    for c in (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08)
+    for dx in (-1, 0, 1)
+    for dy in (-1, 0, 1)
+    if c > 0 or (dx == 0 and dy == 0)
+)
+"""Crops tried (share cut off each side, and a shift): up to 8 % off every side, or 16 % off one."""
+_CACHED_VIEWS = 1024  # images whose views are kept (about 450 kB each)
+_STEPS = 20  # a view's unit: 1/20 of a standard deviation (0.6 sd = 12 units)
+
+
+class PixelCheck:
+    """Second test of a near-duplicate pair, on the pixels rather than the embedding.
+
+    Two images agree when, after one of them is cropped by up to 8 % (in steps
+    of 1 %, a few offsets each) and both are shrunk to 32x32 colour pixels and
+    brought to zero mean and unit variance, at most :data:`PIXEL_MAX_DIFF` of
+    the pixels (5 of 1,024) differ by more than :data:`PIXEL_SIGMA` standard
+    deviations in any channel. That rejects the pairs an embedding cannot tell
+    apart: a left and a right arrow (mirror images), two warning signs that
+    differ only in the symbol inside the triangle, a red and a blue version of
+    one drawing. Brightness, re-compression and resizing barely move it.
+    Views are computed once per image, and only for images with a candidate pair.
+    """
+
+    def __init__(self, thumbnails: Sequence[bytes], *, max_diff: float = PIXEL_MAX_DIFF) -> None:
+        if not 0.0 <= max_diff <= 1.0:
+            raise ValueError(f"max_diff must be a share in [0, 1], got {max_diff}")
+        self.max_diff = max_diff
+        self._thumbs = thumbnails
+        self._views: OrderedDict[int, NDArray[np.int16] | None] = OrderedDict()
+
+    def __call__(self, a: int, b: int) -> bool:
+        """Whether images ``a`` and ``b`` agree pixel for pixel (see the class)."""
+        return self.difference(a, b) <= self.max_diff
+
+    def difference(self, a: int, b: int) -> float:
+        """Share of pixels that differ (in any channel), at the best crop of either image."""
+        va, vb = self._view(a), self._view(b)
+        if va is None or vb is None:
+            return 1.0
+        return min(_off(va, vb[0]), _off(vb, va[0])) / (PIXEL_SIDE * PIXEL_SIDE)
+
+    def _view(self, row: int) -> NDArray[np.int16] | None:
+        if row in self._views:
+            self._views.move_to_end(row)
+            return self._views[row]
+        view = _crop_views(self._thumbs[row])
+        self._views[row] = view
+        if len(self._views) > _CACHED_VIEWS:
+            self._views.popitem(last=False)
+        return view
+
+
+def _off(views: NDArray[np.int16], other: NDArray[np.int16]) -> int:
+    """Fewest pixels, over ``views``, where a channel differs from ``other`` by over the limit."""
+    limit = round(PIXEL_SIGMA * _STEPS)
+    d = np.abs(views - other)  # (views, 3, pixels)
+    over = (d[:, 0] > limit) | (d[:, 1] > limit) | (d[:, 2] > limit)
+    return int(np.count_nonzero(over, axis=1).min())
+
+
+def _crop_views(thumbnail: bytes) -> NDArray[np.int16] | None:
+    """``(len(_CROPS), 3, 32 * 32)`` standardised colour views of one thumbnail (None: unreadable).
+
+    One mean and one standard deviation over all three channels, so a
+    brighter copy lines up while a red and a blue version of one drawing do not.
+    Values are in units of 1/20 standard deviation (small integers compare fast).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(thumbnail)) as im:
+            rgb = im.convert("RGB")
+    except Exception:  # an unreadable thumbnail agrees with nothing
+        return None
+    side = 2 * PIXEL_SIDE  # crops are cut from a 64 px copy: as exact, and 6x fewer pixels
+    if max(rgb.size) > side:
+        scale = side / max(rgb.size)
+        size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+        rgb = rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    w, h = rgb.size
+    views = []
+    for c, ox, oy in _CROPS:
+        box = ((c + ox) * w, (c + oy) * h, w - (c - ox) * w, h - (c - oy) * h)
+        small = rgb.resize((PIXEL_SIDE, PIXEL_SIDE), Image.Resampling.BILINEAR, box=box)
+        views.append(np.asarray(small, dtype=np.float32))
+    v = np.stack(views)
+    mean = v.mean(axis=(1, 2, 3), keepdims=True)
+    std = v.std(axis=(1, 2, 3), keepdims=True)
+    z = (v - mean) / np.where(std > 0.5, std, 1.0) * _STEPS
+    z = z.reshape(len(_CROPS), PIXEL_SIDE * PIXEL_SIDE, 3).transpose(0, 2, 1)
+    out: NDArray[np.int16] = np.ascontiguousarray(np.clip(np.rint(z), -2000, 2000), dtype=np.int16)
+    return out
+
+
+def near_duplicate_groups(
+    index: Index,
+    neighbors: NDArray[np.int32],
+    scores: NDArray[np.float32],
+    *,
+    threshold: float,
+) -> list[DuplicateGroup]:
+    """The duplicate groups of an index: the one place the rule is applied.
+
+    Pairs come from the neighbour graph, are scored on the raw backbone
+    features (a cosine that does not depend on the collection, unlike the PCA
+    fitted on it), must reach ``threshold`` and pass the :class:`PixelCheck`;
+    groups are complete-linkage (:func:`explorer.analysis.find_duplicates`),
+    byte-identical files their own exact groups.
+    """
+    from explorer.analysis import find_duplicates
+
+    return find_duplicates(
+        neighbors,
+        scores,
+        threshold=threshold,
+        hashes=[r.sha256 for r in index.records],
+        features=index.features,
+        verify=PixelCheck(index.thumbnails()),
+    )
+
+
+def duplicate_scores(index: Index, neighbors: NDArray[np.int32]) -> NDArray[np.float32]:
+    """The near-duplicate score of every graph edge: the cosine of the raw backbone features."""
+    from explorer.analysis import edge_scores
+
+    return edge_scores(index.features, neighbors)
 
 
 @dataclass(frozen=True)
@@ -38,69 +182,111 @@ class Member:
     keep: bool
     exact: bool  # byte-identical to another member
     score: float  # best cosine similarity to another member
+    sharpness: float | None = None
 
 
 @dataclass(frozen=True)
 class DuplicateSet:
-    """A group of near-duplicates, the suggested keeper first."""
+    """A group of near-duplicates (or of byte-identical copies), the suggested keeper first."""
 
     group: int
     members: list[Member]
+    exact_group: bool = False
+    reason: str = ""  # why the keeper was chosen, e.g. "4032×3024, sharpest"
 
     @property
     def exact(self) -> bool:
         """Whether every member has the same bytes."""
-        return all(m.exact for m in self.members)
+        return self.exact_group or all(m.exact for m in self.members)
 
 
-def keeper_key(record: ImageRecord) -> tuple[int, int, bool, str, int, bytes]:
+_COPY_NAME = re.compile(
+    r"(?i)(^copy of |(?<![a-z])(copy|duplicate|kopie|copie)(?![a-z])[\s._-]*\d*$|\s*\(\d+\)$)"
+)
+"""A file name stem that says it is a copy: ``x-copy``, ``x copy 2``, ``x (1)``, ``Copy of x``."""
+
+
+def looks_like_copy(path: str) -> bool:
+    """Whether a file's name says it is a copy of another (``-copy``, `` (1)``, ``duplicate``)."""
+    return bool(_COPY_NAME.search(PurePosixPath(path).stem))
+
+
+def keeper_key(record: ImageRecord) -> tuple[int, float, int, bool, bool, str, int, int, bytes]:
     """Sort key that puts the best image to keep first.
 
-    Largest resolution, then largest file; on a tie, a file with an EXIF
-    capture date (a camera original rather than a re-saved copy), then the
-    earliest capture date, then the oldest modification time (then path).
+    Largest resolution, then sharpest (variance of the Laplacian of the
+    thumbnail; unknown counts as least sharp), then largest file, then a name
+    that does not say "copy", then a file with an EXIF capture date (a camera
+    original rather than a re-saved copy), then the earliest capture date, then
+    the oldest modification time, then shortest name (then path).
     """
+    name = PurePosixPath(record.path).name
     exif_date = record.taken_source == "exif" and record.taken is not None
     return (
         -record.width * record.height,
+        -(record.sharpness if record.sharpness is not None else -1.0),
         -record.size,
+        looks_like_copy(record.path),
         not exif_date,
         (record.taken or "")[:19] if exif_date else "",
         record.mtime_ns,
+        len(name),
         record.path.encode("utf-8", "surrogateescape"),
     )
 
 
+def keep_reason(keeper: ImageRecord, others: Sequence[ImageRecord]) -> str:
+    """Why ``keeper`` comes first, e.g. ``4032×3024, sharpest``: the first rule it wins on."""
+    size = f"{keeper.width}×{keeper.height}"
+    if not others:
+        return size
+    rest = min(others, key=keeper_key)
+    mine, theirs = keeper_key(keeper), keeper_key(rest)
+    labels = (
+        "highest resolution",
+        "sharpest",
+        "largest file",
+        "not named as a copy",
+        "has an EXIF capture date",
+        "taken first",
+        "oldest",
+        "shortest name",
+        "first by name",
+    )
+    unknown = " (sharpness not recorded: the index predates it)"
+    for label, a, b in zip(labels, mine, theirs, strict=True):
+        if a != b:
+            note = unknown if keeper.sharpness is None and label != labels[0] else ""
+            return f"{size}, {label}{note}"
+    return size + (unknown if keeper.sharpness is None else "")
+
+
 def duplicate_sets(
-    records: Sequence[ImageRecord],
+    index: Index,
     neighbors: NDArray[np.int32],
     scores: NDArray[np.float32],
     *,
     threshold: float,
 ) -> list[DuplicateSet]:
-    """Group images whose cosine similarity is ``>= threshold``, plus all byte-identical files.
+    """Near-duplicate groups at ``threshold`` and exact-copy groups, each with its keeper first.
 
     Args:
-        records: Index records, one per row.
+        index: The index (records, raw features, thumbnails).
         neighbors: ``(n, k)`` neighbour graph.
-        scores: ``(n, k)`` cosine similarities.
+        scores: ``(n, k)`` similarities of the graph (replaced by the raw-feature cosine).
         threshold: Cosine similarity from which two images are near-duplicates.
 
     Returns:
         Groups, largest first; in each, the suggested keeper first.
     """
-    from explorer.analysis import find_duplicates
-
-    hashes = [r.sha256 for r in records]
-    groups = find_duplicates(neighbors, scores, threshold=threshold, hashes=hashes)
-    counts = Counter(hashes)
+    records = index.records
+    groups = near_duplicate_groups(index, neighbors, scores, threshold=threshold)
     out = []
     for g, group in enumerate(groups):
         best: dict[int, float] = {}
         for a, b, s in group.pairs:
             best[a] = max(best.get(a, -1.0), s)
             best[b] = max(best.get(b, -1.0), s)
-        group_hashes = Counter(hashes[i] for i in group.members)
         ordered = sorted(group.members, key=lambda i: keeper_key(records[i]))
         out.append(
             DuplicateSet(
@@ -114,11 +300,14 @@ def duplicate_sets(
                         size=records[i].size,
                         mtime_ns=records[i].mtime_ns,
                         keep=pos == 0,
-                        exact=group_hashes[hashes[i]] > 1 and counts[hashes[i]] > 1,
+                        exact=group.exact,
                         score=round(best.get(i, 1.0), 4),
+                        sharpness=records[i].sharpness,
                     )
                     for pos, i in enumerate(ordered)
                 ],
+                exact_group=group.exact,
+                reason=keep_reason(records[ordered[0]], [records[i] for i in ordered[1:]]),
             )
         )
     return out
@@ -186,6 +375,41 @@ def csv_text(value: object) -> object:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+RANKS = (1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000, 5000, 10000, 100000)
+
+
+def pair_curve(
+    neighbors: NDArray[np.int32],
+    scores: NDArray[np.float32],
+    *,
+    check: Callable[[int, int], bool] | None = None,
+    threshold: float | None = None,
+    ranks: Sequence[int] = RANKS,
+) -> list[tuple[int, float, bool | None]]:
+    """The score of the r-th best neighbour pair, for each rank r: the curve to cut.
+
+    Where distinct images begin, the curve bends; the pixel check (when given)
+    says whether the pair at that rank would pass it. With ``threshold``, the
+    last rank at or above it and the first below it are included too.
+
+    Returns:
+        ``(rank, score, passes the pixel check or None)``, ranks beyond the
+        number of pairs left out (the last pair is always included).
+    """
+    lo, hi, vals = _pairs(neighbors, scores)
+    order = np.argsort(-vals, kind="stable")
+    wanted = {r for r in ranks if r <= order.size} | ({order.size} if order.size else set())
+    if threshold is not None:
+        above = int(np.sum(vals >= threshold - _ROUNDING))
+        wanted |= {r for r in (above, above + 1) if 1 <= r <= order.size}
+    out: list[tuple[int, float, bool | None]] = []
+    for r in sorted(wanted):
+        k = order[r - 1]
+        ok = None if check is None else check(int(lo[k]), int(hi[k]))
+        out.append((r, round(float(vals[k]), 4), ok))
+    return out
 
 
 def plan_csv(sets: Sequence[DuplicateSet]) -> str:

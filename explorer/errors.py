@@ -52,3 +52,16 @@ class DiskFullError(ExplorerError, OSError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; says what was kept.
+
+    A ``KeyboardInterrupt`` (not an :class:`ExplorerError`) so that code that
+    lets interrupts through still does.
+    """
+
+    def __init__(self, message: str, *, saved: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.saved = saved

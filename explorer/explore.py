@@ -18,16 +18,16 @@ from typing import Literal
 
 import numpy as np
 
-from explorer.index import Analysis, Index, lock_index, save_analysis
+from explorer.index import Analysis, ImageRecord, Index, lock_index, save_analysis
 from explorer.progress import Progress, no_progress
 from explorer.search import EXACT_GRAPH_LIMIT, neighbor_graph
-from explorer.store import check_output, check_unlocked
+from explorer.store import REPORTS, check_output, check_unlocked
 
 log = logging.getLogger(__name__)
 
 GRAPH_NEIGHBORS = 15  # columns of the k-NN graph shared by UMAP and the top-k lists
 REPORT_NEIGHBORS = 5  # neighbours shown per image in the report
-REPORTS_DIR = Path("reports")
+REPORTS_DIR = Path(REPORTS)
 
 
 @dataclass
@@ -41,6 +41,7 @@ class ReportSummary:
     duplicate_groups: int
     reused_analysis: bool
     seconds: float
+    previous_clusters: int | None = None  # k before, when the clusters were recomputed
 
 
 def _top_folder(path: str) -> str | None:
@@ -48,10 +49,30 @@ def _top_folder(path: str) -> str | None:
     return path.split("/", 1)[0] + "/" if "/" in path else None
 
 
-def default_report_path(root: str) -> Path:
-    """``reports/<folder name>.html`` in the current folder."""
-    name = re.sub(r"[^\w.-]+", "_", Path(root).name or "index").strip("._") or "index"
-    return REPORTS_DIR / f"{name}.html"
+DEFAULT_INDEX_NAME = ".explorer"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", text).strip("._") or "index"
+
+
+def default_report_path(root: str, index_path: Path | None = None) -> Path:
+    """Where a report goes unless ``--out`` says otherwise: derived from the index.
+
+    ``reports/<folder>.html`` beside the index (for ``./.explorer``, in the
+    current folder); an index with another name adds it,
+    ``reports/<folder>-<index>.html``, so two indexes of one folder never share
+    a report. When that would lie inside the indexed folder (``explorer build .``),
+    the report goes inside the index folder instead, which no build indexes.
+    """
+    name = _slug(Path(root).name or "index")
+    if index_path is None:
+        return REPORTS_DIR / f"{name}.html"
+    if index_path.name != DEFAULT_INDEX_NAME:
+        name = f"{name}-{_slug(index_path.name)}"
+    path = index_path.parent / REPORTS_DIR / f"{name}.html"
+    inside = os.path.abspath(path).startswith(os.path.join(os.path.abspath(root), ""))
+    return index_path / REPORTS_DIR / f"{name}.html" if inside else path
 
 
 def analyse(
@@ -75,11 +96,12 @@ def analyse(
     Returns:
         The analysis, with its parameters and summary in ``info``.
     """
-    from explorer.analysis import DEFAULT_DUP_THRESHOLD, cluster, embed_2d, find_duplicates
+    from explorer.analysis import check_dup_threshold, cluster, embed_2d
+    from explorer.backbones import default_dup_threshold
+    from explorer.duplicates import near_duplicate_groups
 
-    threshold = DEFAULT_DUP_THRESHOLD if dup_threshold is None else dup_threshold
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"dup_threshold must be in (0, 1], got {threshold}")
+    default = default_dup_threshold(index.backbone.name)
+    threshold = check_dup_threshold(default if dup_threshold is None else dup_threshold)
     vectors = np.asarray(index.vectors, dtype=np.float32)
     n = len(vectors)
     if clusters is not None and not 1 <= clusters <= n:
@@ -97,9 +119,7 @@ def analyse(
         )
     clustering = cluster(vectors, n_clusters=clusters, seed=seed, progress=progress)
     coords = embed_2d(vectors, neighbors=neighbors, scores=scores, seed=seed, progress=progress)
-    groups = find_duplicates(
-        neighbors, scores, threshold=threshold, hashes=[r.sha256 for r in index.records]
-    )
+    groups = near_duplicate_groups(index, neighbors, scores, threshold=threshold)
     info = {
         "k": clustering.k,
         "method": clustering.method,
@@ -107,6 +127,7 @@ def analyse(
         "candidates": {str(k): v for k, v in clustering.candidates.items()},
         "clusters_requested": clusters,
         "dup_threshold": threshold,
+        "dup_threshold_default": default,  # the backbone's calibrated value
         "duplicate_groups": len(groups),
         "seed": seed,
         "generation": index.manifest.get("generation"),
@@ -154,7 +175,7 @@ def report(
 
     Args:
         index_path: The index.
-        out: HTML file; default ``reports/<folder>.html``.
+        out: HTML file; default :func:`default_report_path`.
         clusters: k; ``"auto"`` to choose k by silhouette; ``"stored"`` (the
             default) to keep what the stored analysis was asked for (a fixed
             k or auto), or auto when there is none.
@@ -165,17 +186,25 @@ def report(
     Returns:
         Where the report went and what it shows.
     """
-    from explorer.analysis import DEFAULT_DUP_THRESHOLD, Clustering, find_duplicates
+    from explorer.analysis import Clustering
     from explorer.analysis import representatives as nearest_centre
+    from explorer.backbones import default_dup_threshold
     from explorer.capture import describe, facets
     from explorer.clusters import cluster_guesses, cluster_names
-    from explorer.duplicates import histogram, keeper_key, pairs_near
+    from explorer.duplicates import (
+        duplicate_scores,
+        histogram,
+        keep_reason,
+        keeper_key,
+        near_duplicate_groups,
+        pairs_near,
+    )
     from explorer.report import ReportData, write_report
     from explorer.tags import load_tags
 
     started = time.perf_counter()
     index = Index(index_path)
-    page = out or default_report_path(index.root)
+    page = out or default_report_path(index.root, index_path)
     check_output(page)  # refuse a path inside an index, or a folder, before any work
     seed = int((index.manifest.get("meta") or {}).get("seed", 0)) if seed is None else seed
     analysis = index.analysis()
@@ -190,6 +219,7 @@ def report(
         "generation": index.manifest.get("generation"),
     }
     reused = analysis is not None and all(analysis.info.get(k) == v for k, v in wanted.items())
+    before = analysis.info.get("k") if analysis is not None else None
     if analysis is None or not reused:
         check_unlocked(index_path)
         previous = (index.manifest.get("analysis") or {}).get("dup_threshold")
@@ -206,12 +236,14 @@ def report(
         analysis.info["dup_threshold"] = dup_threshold  # remembered for 'explorer duplicates'
         with lock_index(index_path, command="explorer report"):
             save_analysis(index_path, analysis)
-    threshold = float(analysis.info.get("dup_threshold") or DEFAULT_DUP_THRESHOLD)
+    threshold = float(
+        analysis.info.get("dup_threshold") or default_dup_threshold(index.backbone.name)
+    )
     records = index.records
     hashes = [r.sha256 for r in records]
-    groups = find_duplicates(
-        analysis.neighbors, analysis.scores, threshold=threshold, hashes=hashes
-    )
+    groups = near_duplicate_groups(index, analysis.neighbors, analysis.scores, threshold=threshold)
+    dup_scores = duplicate_scores(index, analysis.neighbors)
+    keepers = [min(g.members, key=lambda i: keeper_key(records[i])) for g in groups]
     copies = Counter(hashes)
     k = int(analysis.info["k"])
     clustering = Clustering(
@@ -253,10 +285,15 @@ def report(
         },
         tags=[tags.get(r.path, []) for r in records],
         exact_duplicates=[copies[h] > 1 for h in hashes],
-        duplicate_keepers=[min(g.members, key=lambda i: keeper_key(records[i])) for g in groups],
-        duplicate_histogram=histogram(analysis.neighbors, analysis.scores),
+        duplicate_keepers=keepers,
+        duplicate_reasons=[
+            keep_reason(records[k], [records[i] for i in g.members if i != k])
+            for k, g in zip(keepers, groups, strict=True)
+        ],
+        image_details=_details(records, {i for g in groups for i in g.members}),
+        duplicate_histogram=histogram(analysis.neighbors, dup_scores),
         dup_threshold=threshold,
-        duplicate_examples=pairs_near(analysis.neighbors, analysis.scores, threshold=threshold),
+        duplicate_examples=pairs_near(analysis.neighbors, dup_scores, threshold=threshold),
         captions=[describe(r) for r in records],
         facets=facets(records) | {"Folder": [_top_folder(r.path) for r in records]},
         link_originals=True,
@@ -276,4 +313,25 @@ def report(
         duplicate_groups=len(groups),
         reused_analysis=reused,
         seconds=time.perf_counter() - started,
+        previous_clusters=None if reused or before is None else int(before),
     )
+
+
+def _details(records: list[ImageRecord], rows: set[int]) -> list[str]:
+    """Folder, ``4032×3024 · 2.1 MB`` and date, one a line, for the images in ``rows``."""
+    out = []
+    for i, r in enumerate(records):
+        if i not in rows:
+            out.append("")
+            continue
+        day = time.strftime("%Y-%m-%d", time.localtime(r.mtime_ns / 1e9))
+        folder = r.path.rpartition("/")[0]
+        where = f"{folder}/\n" if folder else ""
+        out.append(f"{where}{r.width}×{r.height} · {_size(r.size)}\n{day}")
+    return out
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n}\u00a0B"
+    return f"{n / 1000:.1f}\u00a0kB" if n < 1_000_000 else f"{n / 1e6:.1f}\u00a0MB"

@@ -11,12 +11,14 @@ loads TensorFlow.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -139,4 +141,34 @@ def extract(
 
 def _embed(backbone: Backbone, images: list[LoadedImage]) -> Batch:
     pixels: NDArray[np.uint8] = np.stack([im.pixels for im in images])
-    return Batch(images, backbone.embed(pixels))
+    return Batch(images, interruptible(backbone.embed, pixels))
+
+
+def interruptible(
+    call: Callable[[NDArray[np.uint8]], Embedding], pixels: NDArray[np.uint8]
+) -> Embedding:
+    """``call(pixels)``, run so that Ctrl-C stops the main thread at once.
+
+    A model call in C++ (TensorFlow) holds off ``KeyboardInterrupt`` until it
+    returns, seconds later. Run on the main thread, the call goes to a daemon
+    thread and the main thread waits in short, interruptible joins: Ctrl-C
+    abandons the batch in flight (its images are extracted again on resume).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return call(pixels)
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call(pixels)
+        except BaseException as exc:  # handed to the main thread, interrupts included
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="explorer-embed", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    result: Embedding = box["value"]
+    return result

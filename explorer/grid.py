@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from explorer.errors import UsageError
 from explorer.images import display_path, register_formats
 from explorer.query import QueryResult
 from explorer.store import write_output
@@ -17,6 +18,20 @@ _PAD = 8
 _BG = (255, 255, 255)
 _INK = (40, 40, 40)
 _ACCENT = (31, 119, 180)
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def grid_format(out: Path) -> str:
+    """The image format a grid file's extension names.
+
+    Raises:
+        UsageError: For an extension with no format here (checked before any work).
+    """
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        known = ", ".join(FORMATS)
+        raise UsageError(f"--save {out}: the file name must end in one of {known}")
+    return fmt
 
 
 def _tile(path: Path, size: int) -> Image.Image:
@@ -44,12 +59,17 @@ def save_grid(results: Sequence[QueryResult], out: Path, *, tile: int = TILE) ->
 
     Args:
         results: Query results with matches.
-        out: PNG file to write (atomically).
+        out: Image file to write (atomically), in the format its extension
+            names (:data:`FORMATS`).
         tile: Tile size in pixels.
 
     Returns:
         ``out``.
+
+    Raises:
+        UsageError: ``out`` has no known image extension.
     """
+    fmt = grid_format(out)
     rows = [r for r in results if r.skipped is None]
     columns = 1 + max((len(r.matches) for r in rows), default=0)
     cell_w, cell_h = tile + _PAD, tile + _LABEL + _PAD
@@ -68,5 +88,6 @@ def save_grid(results: Sequence[QueryResult], out: Path, *, tile: int = TILE) ->
                 draw.rectangle((x, y, x + tile - 1, y + tile - 1), outline=_ACCENT, width=3)
             draw.text((x, y + tile + 2), label, fill=colour, font=font)
             draw.text((x, y + tile + 17), _shorten(display_path(path.name)), fill=_INK, font=font)
-    write_output(out, lambda fh: sheet.save(fh, format="PNG"))
+    options = {"quality": 90} if fmt in ("JPEG", "WEBP") else {}
+    write_output(out, lambda fh: sheet.save(fh, format=fmt, **options))
     return out

@@ -156,6 +156,7 @@ class LoadedImage:
     mtime_ns: int
     sha256: str
     capture: Capture
+    sharpness: float | None = None
 
 
 class _Skip(Exception):
@@ -582,7 +583,7 @@ def _reduce(rgb: Image.Image, size: int) -> tuple[Image.Image, tuple[float, floa
 
 def _encode_thumbnail(
     base: Image.Image, box: tuple[float, float, float, float], width: int, height: int, side: int
-) -> bytes:
+) -> tuple[bytes, float]:
     """Downscale to fit ``side`` keeping the ``width:height`` aspect ratio; encode as WebP.
 
     ``base`` may be a box-reduced copy of the ``width x height`` image (``box`` is
@@ -597,7 +598,20 @@ def _encode_thumbnail(
     thumb.info = {}  # no EXIF, GPS, XMP or ICC in what the report embeds
     out = io.BytesIO()
     thumb.save(out, "WEBP", quality=_THUMBNAIL_QUALITY, method=_THUMBNAIL_METHOD, exif=b"", xmp=b"")
-    return out.getvalue()
+    return out.getvalue(), sharpness(thumb)
+
+
+def sharpness(image: Image.Image) -> float:
+    """Variance of the 4-neighbour Laplacian of the grey image (0 for one under 3x3 pixels).
+
+    A blurred copy scores lower than its sharp original; computed on the
+    thumbnail, so images of different sizes are compared at one scale.
+    """
+    g = np.asarray(image.convert("L"), dtype=np.float32)
+    if g.shape[0] < 3 or g.shape[1] < 3:
+        return 0.0
+    lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
+    return round(float(lap.var()), 3)
 
 
 def load_image(
@@ -633,7 +647,7 @@ def load_image(
         base, box = _reduce(rgb, size)
         model = base.resize((size, size), Image.Resampling.LANCZOS, box=box)
         pixels = np.array(model, dtype=np.uint8)
-        thumbnail = _encode_thumbnail(base, box, rgb.width, rgb.height, thumbnail_size)
+        thumbnail, sharp = _encode_thumbnail(base, box, rgb.width, rgb.height, thumbnail_size)
         capture = capture_from_exif(exif, mtime_ns=st.st_mtime_ns)
     except _Skip as skip:
         return Skipped(path, skip.reason, skip.detail)
@@ -652,4 +666,5 @@ def load_image(
         mtime_ns=st.st_mtime_ns,
         sha256=hashlib.sha256(data).hexdigest(),
         capture=capture,
+        sharpness=sharp,
     )

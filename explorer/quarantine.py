@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -131,17 +132,32 @@ def suspects(index_path: Path) -> list[Path]:
     return out
 
 
+STARTUP_TIMEOUT = 300.0  # seconds a probe's interpreter may take to start, on a loaded machine
+
+
 def probe(path: Path, *, timeout: float | None = None) -> str | None:
-    """Decode one file in a subprocess: ``None`` if it behaves, else the reason to skip it."""
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "explorer.quarantine", os.fsdecode(path)],
-            capture_output=True,
-            timeout=decode_timeout() if timeout is None else timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return DECODE_TIMEOUT
-    return None if proc.returncode == 0 else DECODER_CRASH
+    """Decode one file in a subprocess: ``None`` if it behaves, else the reason to skip it.
+
+    The timeout counts from the moment the child starts decoding (it says so
+    on stdout), not from its start-up: a slow interpreter start on a loaded
+    machine must not make an innocent file "hang".
+    """
+    limit = decode_timeout() if timeout is None else timeout
+    with subprocess.Popen(
+        [sys.executable, "-m", "explorer.quarantine", os.fsdecode(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], STARTUP_TIMEOUT)
+        if ready:
+            proc.stdout.readline()  # "decoding", or nothing if the child died first
+        try:
+            code = proc.wait(timeout=limit if ready else 0.1)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return DECODE_TIMEOUT
+    return None if code == 0 else DECODER_CRASH
 
 
 def load(index_path: Path) -> dict[str, dict[str, object]]:
@@ -168,6 +184,8 @@ def _main() -> int:
     from explorer.images import load_image
 
     path = Path(sys.argv[1])
+    sys.stdout.write("decoding\n")
+    sys.stdout.flush()
     faults.decode(path)
     load_image(path)  # a caught error is fine: only crashes and hangs matter here
     return 0

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer.backbones import Backbone, check_weights, load_backbone, resolve_weights
+from explorer.backbones import Backbone, check_requested_weights, load_backbone
 from explorer.errors import NoImagesError
 from explorer.extract import extract
 from explorer.images import Candidate, Skipped, scan_paths
 from explorer.index import Index
-from explorer.pipeline import check_compatible
+from explorer.pipeline import check_compatible, check_exist
 from explorer.progress import Progress, no_progress
 from explorer.rows import record_file, record_path
 from explorer.search import project, top_k
@@ -70,19 +70,22 @@ def similar(
         progress: Progress hook for extraction.
 
     Returns:
-        One result per query image, in input order. A query that is itself
-        indexed never returns itself; other files, even byte-identical ones, do.
+        One result per query image, in the order the queries were given (the
+        images of a folder in path order). A query that is itself indexed never
+        returns itself; other files, even byte-identical ones, do.
 
     Raises:
         ValueError: ``k`` < 1.
+        UsageError: A query names a file or folder that does not exist.
         NoImagesError: The queries hold no image file.
         IncompatibleIndexError: ``weights`` or ``backbone`` differ from the index's.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    check_exist(queries)
     index = Index(index_path)
     if weights is not None:
-        check_weights(resolve_weights(weights), index.backbone)
+        check_requested_weights(weights, index.backbone)
     scan = scan_paths(list(queries), exclude=[index_path])
     if not scan.candidates and not scan.skipped:
         raise NoImagesError("no image files among the queries")
@@ -135,7 +138,21 @@ def similar(
             if rank < k
         ]
     skipped = [QueryResult(query=s.path, skipped=s.reason.value) for s in scan.skipped]
-    return results + skipped
+    return in_given_order(results + skipped, queries)
+
+
+def in_given_order(results: list[QueryResult], given: Sequence[Path]) -> list[QueryResult]:
+    """Results sorted by which given path they came from (stable within a folder)."""
+    tops = [os.fsencode(os.path.normpath(p)) for p in given]
+
+    def position(result: QueryResult) -> int:
+        path = os.fsencode(os.path.normpath(result.query))
+        for i, top in enumerate(tops):
+            if path == top or path.startswith(top.rstrip(b"/") + b"/"):
+                return i
+        return len(tops)
+
+    return sorted(results, key=position)
 
 
 def _same_stat(index: Index, i: int, cand: Candidate) -> bool:

@@ -60,6 +60,9 @@ WEBGL_MIN_POINTS = 2000
 MAP_THUMB_PX = 44
 """Side of the thumbnails drawn on the map when zoomed in, in screen pixels."""
 
+DUP_GROUPS_PAGE = 12
+"""Duplicate groups drawn at a time; a button shows the next page."""
+
 DUP_GROUPS_SHOWN = 200
 """Most near-duplicate groups listed in the page (the rest are counted)."""
 
@@ -124,6 +127,10 @@ class ReportData:
         facets: Optional groupings the map can be coloured by, e.g.
             ``{"Year taken": ["2019", None, ...], "Camera": [...]}``: per facet,
             one value per image (``None``: none); untrusted text.
+        duplicate_reasons: Optional per duplicate group, why its keeper was
+            chosen (e.g. ``"4032×3024, sharpest"``).
+        image_details: Optional per image, what decides a keeper (e.g.
+            folder, ``4032×3024 · 2.1 MB`` and date, one a line); shown in duplicate cards.
     """
 
     title: str
@@ -148,6 +155,8 @@ class ReportData:
     )
     captions: list[str] | None = None
     facets: dict[str, list[str | None]] | None = None
+    duplicate_reasons: list[str] | None = None
+    image_details: list[str] | None = None
     link_originals: bool = False
     cluster_guesses: list[list[tuple[str, float]]] | None = None
 
@@ -262,6 +271,10 @@ def _validate_extras(data: ReportData, n: int) -> None:
         raise ValueError(
             f"data.duplicate_keepers must name one member of each of the {len(groups)} groups"
         )
+    if data.duplicate_reasons is not None and len(data.duplicate_reasons) != len(groups):
+        raise ValueError(f"data.duplicate_reasons must hold one text per group ({len(groups)})")
+    if data.image_details is not None and len(data.image_details) != n:
+        raise ValueError(f"data.image_details must hold one text per image ({n})")
     if data.duplicate_histogram is not None:
         try:
             ts = [float(t) for t, _ in data.duplicate_histogram]
@@ -510,9 +523,12 @@ def _payload(
                 "m": [int(i) for i in g.members],
                 "p": [[int(i), int(j), round(float(s), 3)] for i, j, s in g.pairs],
                 "keep": -1 if keepers is None else int(keepers[n]),
+                "x": bool(g.exact),
+                "r": "" if data.duplicate_reasons is None else _clean(data.duplicate_reasons[n]),
             }
             for n, g in enumerate(data.duplicate_groups)
         ],
+        "details": [_clean(t) for t in data.image_details or []],
         "exact": [i for i, e in enumerate(data.exact_duplicates or []) if e],
         "tags": _tag_payload(data.tags),
         "captions": [_clean(c) for c in data.captions] if data.captions else [],
@@ -523,6 +539,7 @@ def _payload(
             for side in (data.duplicate_examples or ([], []))
         ],
         "dup_limit": DUP_GROUPS_SHOWN,
+        "dup_page": DUP_GROUPS_PAGE,
         "tag_color": TAG_COLOR,
         "grey": GREY,
         "point_size": point_size,

@@ -484,6 +484,13 @@ button { font: inherit; color: inherit; }
 .badge span.exact { background: #334155; }
 .dup-member { position: relative; }
 .dup-member.keep .dup-thumb { border: 2px solid #15803d; }
+.dup-member .dup-thumb img { object-fit: contain; background: #fff; }
+.dup-detail {
+  font-size: 11px; color: var(--muted); font-family: var(--mono); white-space: pre-line;
+}
+.dup-reason { margin: 0 0 8px; font-size: 12px; color: #15803d; }
+.dup-more { display: block; margin: 12px auto 0; }
+.tag.copies { margin-left: 4px; font-size: 10px; }
 .tag.keep { color: #15803d; border-color: #86efac; background: #f0fdf4; font-family: inherit; }
 .tagchips { display: flex; flex-wrap: wrap; gap: 4px; max-width: 100%; }
 .tagchip {
@@ -649,12 +656,20 @@ APP_JS = r"""(function () {
     return box;
   }
   function neighbors(i) {
-    var out = [];
+    // Byte-identical copies are folded into one entry: [image, cosine, further copies].
+    var out = [], seen = {};
     for (var j = 0; j < K; j++) {
       var n = D.nbr[i * K + j];
-      if (n >= 0) { out.push([n, D.nbs[i * K + j]]); }
+      if (n < 0) { continue; }
+      var key = D.copyOf[n] >= 0 ? "x" + D.copyOf[n] : "i" + n;
+      if (key in seen) { out[seen[key]][2] += 1; continue; }
+      seen[key] = out.length;
+      out.push([n, D.nbs[i * K + j], 0]);
     }
     return out;
+  }
+  function copiesChip(count) {
+    return el("span", "tag copies", "+" + count + (count === 1 ? " exact copy" : " exact copies"));
   }
   function visible(c) { return S.rends[c].visible; }
 
@@ -707,6 +722,7 @@ APP_JS = r"""(function () {
     nb.forEach(function (p) {
       var f = el("figure", "tip-nb");
       f.append(thumb(p[0], "tip-nbimg"), el("figcaption", "", fmt(p[1])));
+      if (p[2]) { f.append(copiesChip(p[2])); }
       row.append(f);
     });
     tip.replaceChildren(main);
@@ -865,6 +881,7 @@ APP_JS = r"""(function () {
       fill.style.width = Math.max(0, Math.min(1, p[1])) * 100 + "%";
       bar.append(fill);
       txt.append(el("span", "nbr-name", midShort(D.names[p[0]], 30)), bar);
+      if (p[2]) { txt.append(copiesChip(p[2])); }
       b.append(thumb(p[0], "nbr-img"), txt, el("span", "nbr-score", fmt(p[1])));
       b.addEventListener("click", function () { pin(p[0]); });
       li.append(b);
@@ -1427,7 +1444,7 @@ APP_JS = r"""(function () {
     var box = $("dup-near");
     if (!box || !(D.near[0].length || D.near[1].length)) { return; }
     box.append(el("p", "near-title", "Pairs nearest the cut"));
-    [[D.near[0], "above", "grouped"], [D.near[1], "below", "not grouped"]].forEach(function (s) {
+    [[D.near[0], "above", "above"], [D.near[1], "below", "below"]].forEach(function (s) {
       if (!s[0].length) { return; }
       var row = el("div", "near-row " + s[1]);
       row.append(el("span", "near-side", s[2]));
@@ -1440,54 +1457,77 @@ APP_JS = r"""(function () {
       box.append(row);
     });
   }
+  function dupCard(g, k) {
+    var MEMBERS = 24;
+    var card = el("article", "card dup");
+    var lo = Math.min.apply(null, g.p.map(function (p) { return p[2]; }));
+    var hi = Math.max.apply(null, g.p.map(function (p) { return p[2]; }));
+    var head = el("header", "dup-head");
+    head.append(el("h3", "", "Group " + (k + 1)),
+      el("span", "muted", plural(g.m.length, "image", "images") + " · "
+        + (g.x ? "exact copies" : "cosine " + (lo === hi ? fmt(lo) : fmt(lo) + "–" + fmt(hi)))));
+    if (!g.x && g.m.length > 5) {
+      head.append(el("span", "tag warn big", "over 5 images: check they are one picture"));
+    }
+    var row = el("div", "dup-members");
+    // The suggested keeper first, then the others in index order.
+    var shown = g.m.filter(function (i) { return i !== g.keep; });
+    if (g.keep >= 0) { shown.unshift(g.keep); }
+    shown.slice(0, MEMBERS).forEach(function (i) {
+      var f = el("figure", "dup-member");
+      f.dataset.index = String(i);
+      var cap = el("figcaption", "", D.names[i]);
+      f.append(thumbButton(i, "dup-thumb"), cap);
+      if (D.details[i]) { f.append(el("div", "dup-detail", D.details[i])); }
+      var badges = el("div", "badge");
+      if (i === g.keep) {
+        f.classList.add("keep");
+        badges.append(el("span", "keep", "keep"));
+      }
+      if (D.isExact[i]) { badges.append(el("span", "exact", "exact")); }
+      if (badges.childElementCount) { f.append(badges); }
+      row.append(f);
+    });
+    if (g.m.length > MEMBERS) {
+      row.append(el("p", "muted", "+" + (g.m.length - MEMBERS) + " more"));
+    }
+    card.append(head);
+    if (g.r) { card.append(el("p", "dup-reason", "keep: " + g.r)); }
+    var pairs = el("details", "pairs");
+    pairs.append(el("summary", "", plural(g.p.length, "matching pair", "matching pairs")));
+    var ul = el("ul");
+    g.p.slice(0, 100).forEach(function (p) {
+      ul.append(el("li", "", D.names[p[0]] + "  ↔  " + D.names[p[1]] + "   " + fmt(p[2])));
+    });
+    pairs.append(ul);
+    card.append(row, pairs);
+    return card;
+  }
   function renderDuplicates() {
+    // Paged: a page of cards at a time, so 1,500 images do not make a page miles long.
     renderNearCut();
     var list = $("dup-list");
-    var LIMIT = D.dup_limit, MEMBERS = 24;
-    D.dups.slice(0, LIMIT).forEach(function (g, k) {
-      var card = el("article", "card dup");
-      var lo = Math.min.apply(null, g.p.map(function (p) { return p[2]; }));
-      var hi = Math.max.apply(null, g.p.map(function (p) { return p[2]; }));
-      var exact = g.m.filter(function (i) { return D.isExact[i]; }).length;
-      var head = el("header", "dup-head");
-      head.append(el("h3", "", "Group " + (k + 1)),
-        el("span", "muted", plural(g.m.length, "image", "images") + " · cosine "
-          + (lo === hi ? fmt(lo) : fmt(lo) + "–" + fmt(hi))
-          + (exact ? " · " + plural(exact, "exact copy", "exact copies") : "")));
-      var row = el("div", "dup-members");
-      // The suggested keeper first, then the others in index order.
-      var shown = g.m.filter(function (i) { return i !== g.keep; });
-      if (g.keep >= 0) { shown.unshift(g.keep); }
-      shown.slice(0, MEMBERS).forEach(function (i) {
-        var f = el("figure", "dup-member");
-        f.dataset.index = String(i);
-        f.append(thumbButton(i, "dup-thumb"), el("figcaption", "", D.names[i]));
-        var badges = el("div", "badge");
-        if (i === g.keep) {
-          f.classList.add("keep");
-          badges.append(el("span", "keep", "keep"));
-        }
-        if (D.isExact[i]) { badges.append(el("span", "exact", "exact")); }
-        if (badges.childElementCount) { f.append(badges); }
-        row.append(f);
+    var LIMIT = D.dup_limit, PAGE = D.dup_page;
+    var groups = D.dups.slice(0, LIMIT);
+    var done = 0;
+    var more = el("button", "btn dup-more");
+    more.type = "button";
+    function page() {
+      groups.slice(done, done + PAGE).forEach(function (g, j) {
+        list.append(dupCard(g, done + j));
       });
-      if (g.m.length > MEMBERS) {
-        row.append(el("p", "muted", "+" + (g.m.length - MEMBERS) + " more"));
-      }
-      var pairs = el("details", "pairs");
-      pairs.append(el("summary", "", plural(g.p.length, "matching pair", "matching pairs")));
-      var ul = el("ul");
-      g.p.slice(0, 100).forEach(function (p) {
-        ul.append(el("li", "", D.names[p[0]] + "  ↔  " + D.names[p[1]] + "   " + fmt(p[2])));
-      });
-      pairs.append(ul);
-      card.append(head, row, pairs);
-      list.append(card);
-    });
+      done = Math.min(groups.length, done + PAGE);
+      var left = groups.length - done;
+      more.textContent = "Show " + Math.min(PAGE, left) + " more of " + left + " groups";
+      if (!left) { more.remove(); }
+    }
+    more.addEventListener("click", page);
+    page();
+    if (done < groups.length) { list.after(more); }
     if (!D.dups.length) {
       list.append(el("p", "muted", "No near-duplicates above the threshold."));
     } else if (D.dups.length > LIMIT) {
-      list.append(el("p", "muted", (D.dups.length - LIMIT) + " more groups not shown."));
+      list.parentNode.append(el("p", "muted", (D.dups.length - LIMIT) + " more groups not shown."));
     }
   }
 
@@ -1520,6 +1560,10 @@ APP_JS = r"""(function () {
     a.fig.y_range.connect(a.fig.y_range.change, onRange);
     D.dupOf = new Int32Array(N).fill(-1);
     D.dups.forEach(function (g, k) { g.m.forEach(function (i) { D.dupOf[i] = k; }); });
+    D.copyOf = new Int32Array(N).fill(-1);
+    D.dups.forEach(function (g, k) {
+      if (g.x) { g.m.forEach(function (i) { D.copyOf[i] = k; }); }
+    });
     D.isExact = new Uint8Array(N);
     D.exact.forEach(function (i) { D.isExact[i] = 1; });
     D.facets = D.facets || [];

@@ -162,6 +162,7 @@ def loaded_record(image: LoadedImage, root: Path) -> ImageRecord:
         sha256=image.sha256,
         width=image.width,
         height=image.height,
+        sharpness=image.sharpness,
     )
     return with_capture(record, image.capture)
 

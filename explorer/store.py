@@ -38,6 +38,10 @@ from typing import BinaryIO
 from explorer import faults
 from explorer.errors import IndexLockedError, UnsafeIndexError, UsageError
 
+REPORTS = "reports"
+"""The one folder inside an index where reports may be written (``explorer build .``
+puts its report there rather than into the photo folder); no commit touches it."""
+
 MARKER = "explorer-index"
 """The file that makes a folder recognisable as an explorer index."""
 _MARKER_TEXT = b"explorer index folder: every file here is written and deleted by explorer\n"
@@ -341,8 +345,8 @@ def write_output(out: Path, write: Callable[[BinaryIO], None]) -> Path:
       symlink is followed, so the file it points to is the one replaced.
     - An existing device, FIFO or socket (``/dev/null``, ``/dev/stdout``) is
       written through, never replaced.
-    - A path inside an index folder is refused: the index deletes what it did
-      not write.
+    - A path inside an index folder is refused (the index deletes what it did
+      not write), except directly in its ``reports/`` folder, which no commit touches.
 
     Returns:
         ``out``.
@@ -397,7 +401,7 @@ def _output_target(out: Path) -> tuple[Path, os.stat_result | None]:
     if st is not None and not stat.S_ISREG(st.st_mode):
         return target, st
     for folder in target.parents:
-        if is_index_folder(folder):
+        if is_index_folder(folder) and target.parent != folder / REPORTS:
             raise UsageError(
                 f"--out {out} lies inside the index folder {folder}, which holds only the "
                 "index's own files; write it elsewhere"

@@ -97,8 +97,6 @@ def fake_backbone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loads]:
     spec = BackboneSpec("fake", "pool8", 192, "test backbone", True, build)
     monkeypatch.setitem(backbones.BACKBONES, "fake", spec)
     monkeypatch.setattr(backbones, "resolve_weights", resolve)
-    monkeypatch.setattr("explorer.pipeline.resolve_weights", resolve)
-    monkeypatch.setattr("explorer.query.resolve_weights", resolve)
     yield loads
 
 

