@@ -389,6 +389,9 @@ button { font: inherit; color: inherit; }
   font: 12px var(--mono); color: var(--muted); overflow-wrap: anywhere; margin-top: 2px;
 }
 .pin-tags { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }
+button.dup-link { cursor: pointer; text-decoration: underline; }
+.dup { scroll-margin-top: 52px; }
+.dup.flash { outline: 3px solid var(--accent); outline-offset: 2px; }
 .chip, .tag {
   display: inline-flex; align-items: center; gap: 6px; border-radius: 999px; padding: 1px 9px;
   font-size: 12px; background: var(--bg); border: 1px solid var(--line); max-width: 100%;
@@ -598,6 +601,7 @@ APP_JS = r"""(function () {
   var X = new Float64Array(N);
   var Y = new Float64Array(N);
   var S = {fig: null, view: null, rends: [], srcs: [], members: [], pin: -1, hover: -1,
+    showDup: function () {},
     matches: [], selected: [], move: null, raf: 0, solo: -1, lower: null, colorTag: -1,
     query: "", copied: "", pageTags: {}, thumbRaf: 0, onMap: []};
   var BASE_ALPHA = D.alpha;
@@ -837,7 +841,14 @@ APP_JS = r"""(function () {
     tags.append(chip(D.labels[i]), el("span", "tag", "#" + i));
     var g = D.dupOf[i];
     if (g !== undefined && g >= 0) {
-      tags.append(el("span", "tag warn", "near-duplicate group " + (g + 1)));
+      var gl = el(g < D.dup_limit ? "button" : "span", "tag warn dup-link",
+        "near-duplicate group " + (g + 1));
+      if (g < D.dup_limit) {
+        gl.type = "button";
+        gl.title = "Show the group in the Near-duplicates list";
+        gl.addEventListener("click", function () { S.showDup(g); });
+      }
+      tags.append(gl);
       if (D.dups[g].keep === i) { tags.append(el("span", "tag keep", "suggested keeper")); }
     }
     if (D.isExact[i]) { tags.append(el("span", "tag warn", "exact copy")); }
@@ -1514,7 +1525,9 @@ APP_JS = r"""(function () {
     more.type = "button";
     function page() {
       groups.slice(done, done + PAGE).forEach(function (g, j) {
-        list.append(dupCard(g, done + j));
+        var card = dupCard(g, done + j);
+        card.dataset.group = String(done + j);
+        list.append(card);
       });
       done = Math.min(groups.length, done + PAGE);
       var left = groups.length - done;
@@ -1522,6 +1535,15 @@ APP_JS = r"""(function () {
       if (!left) { more.remove(); }
     }
     more.addEventListener("click", page);
+    // (the pinned panel's group link: draw pages until the group's card exists)
+    S.showDup = function (k) {
+      while (done <= k && done < groups.length) { page(); }
+      var card = list.querySelector("[data-group='" + k + "']");
+      if (!card) { return; }
+      card.scrollIntoView({behavior: "instant", block: "start"});
+      card.classList.add("flash");
+      window.setTimeout(function () { card.classList.remove("flash"); }, 1500);
+    };
     page();
     if (done < groups.length) { list.after(more); }
     if (!D.dups.length) {
@@ -1549,7 +1571,6 @@ APP_JS = r"""(function () {
     });
     S.local = new Int32Array(N);  // each image's row in its cluster's data source
     S.members.forEach(function (m) { m.forEach(function (i, t) { S.local[i] = t; }); });
-    S.legend = a.legend;
     S.tagRend = a.tag_rend;
     S.tagSrc = a.tag_src;
     S.thumbSrc = a.thumbs;

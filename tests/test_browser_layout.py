@@ -491,3 +491,31 @@ def test_pinned_panel_back_forward_and_no_upscaling(browser: Any, report_path: P
     assert img[2] <= img[0] and img[3] <= img[1]  # shown at most at its own size
     assert errors == []
     page.context.close()
+
+
+def test_pinned_duplicate_group_links_to_its_card_on_a_later_page(
+    browser: Any, report_data: ReportData, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from explorer.analysis import DuplicateGroup
+
+    groups = [DuplicateGroup([2 * g, 2 * g + 1], [(2 * g, 2 * g + 1, 0.9)]) for g in range(14)]
+    data = replace(
+        report_data,
+        duplicate_groups=groups,
+        duplicate_keepers=[g.members[0] for g in groups],
+        duplicate_reasons=None,
+    )
+    html = write_report(data, tmp_path / "dups.html")
+    page, errors = _open(browser, html, 1280, 720)
+    assert page.locator("#dup-list .dup").count() == 12  # the first page only
+    page.evaluate("ExplorerApp.pin(27)")  # in group 14, on the second page
+    page.click("#pin button.dup-link")
+    page.wait_for_selector("#dup-list .dup[data-group='13']")
+    page.wait_for_timeout(100)
+    box = page.locator("#dup-list .dup[data-group='13']").bounding_box()
+    assert 0 <= box["y"] < 720
+    assert page.text_content("#dup-list .dup[data-group='13'] h3") == "Group 14"
+    assert errors == []
+    page.context.close()
