@@ -362,7 +362,9 @@ def test_page_tags_round_trip_through_tag_import(
     assert load_tags(index) == {p: sorted(["=sunset, 'best'", "keep"]) for p in c0}
 
 
-def test_phone_one_finger_scrolls_the_page_over_the_map(browser: Any, report_path: Path) -> None:
+def test_phone_one_finger_scrolls_the_page_and_a_pinch_zooms_the_map(
+    browser: Any, report_path: Path
+) -> None:
     page, errors = _open(browser, report_path, 390, 844, has_touch=True, is_mobile=True)
     ranges = "() => { const f = ExplorerApp.state.fig; return [f.x_range.start, f.x_range.end]; }"
     before = page.evaluate(ranges)
@@ -382,6 +384,26 @@ def test_phone_one_finger_scrolls_the_page_over_the_map(browser: Any, report_pat
           .shadowRoot.querySelector('.bk-events')).touchAction"""
     )
     assert touch_action == "pan-x pan-y"  # the browser scrolls; a pinch still goes to the map
+    # two fingers pinching outwards zoom the map in, and the page does not move
+    page.wait_for_timeout(800)  # the fling of the scroll above ends
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_function("scrollY === 0")
+    box = page.locator("#map").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    def fingers(d: float) -> list[dict[str, float]]:
+        return [{"x": cx - d, "y": cy, "id": 1}, {"x": cx + d, "y": cy, "id": 2}]
+
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": fingers(20)})
+    for step in range(1, 12):
+        cdp.send(
+            "Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": fingers(20 + 8 * step)}
+        )
+        page.wait_for_timeout(16)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    after = page.evaluate(ranges)
+    assert after[1] - after[0] < (before[1] - before[0]) * 0.8, (before, after)
+    assert page.evaluate("scrollY") == 0
     assert errors == []
     page.context.close()
 
