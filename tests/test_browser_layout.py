@@ -287,6 +287,13 @@ def test_save_tool_downloads_a_png_without_a_prompt(browser: Any, report_path: P
         page.click(".bk-tool-icon-save")
     assert info.value.suggested_filename == "explorer-map.png"
     assert errors == []  # no prompt ("bokeh_plot") opened
+    # the legend is HTML beside the plot, so the PNG holds no "click to hide"
+    legends = page.evaluate(
+        """() => { const f = ExplorerApp.state.fig;
+          return [...f.center, ...f.right, ...f.left, ...f.above, ...f.below]
+            .filter(m => m.type === 'Legend').length; }"""
+    )
+    assert legends == 0
     page.context.close()
 
 
@@ -420,6 +427,7 @@ def test_open_original_link_is_inert_for_hostile_names(
     paths = list(report_data.paths)
     paths[1] = "javascript:alert(document.domain)//x.jpg"
     paths[2] = 'a b/#?%2e%2e/..\\100% "q".jpg'
+    paths[5] = "red/" + "holiday_photo_" * 5 + "03-crop.jpg"  # copies differ at the end
     data = replace(report_data, root=str(root), paths=paths, link_originals=True)
     html = write_report(data, tmp_path / "out" / "page.html")
     page, errors = _open(browser, html, 1440, 900)
@@ -437,6 +445,13 @@ def test_open_original_link_is_inert_for_hostile_names(
         assert "javascript:" not in href
     assert page.evaluate("document.querySelectorAll('img[src=\"x\"], [onerror]').length") == 0
 
+    # a long name is shortened in the middle, keeping its end; in full as the title
+    page.evaluate("ExplorerApp.pin(5)")
+    shown = page.text_content("#pin .pin-name") or ""
+    full = paths[5].rsplit("/", 1)[1]
+    assert len(shown) <= 64 and "…" in shown and shown.endswith("_03-crop.jpg")
+    assert shown.startswith("holiday_photo_")
+    assert page.get_attribute("#pin .pin-name", "title") == full
     assert errors == []
     page.context.close()
 
