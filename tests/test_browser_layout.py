@@ -8,6 +8,7 @@ zoomed in, "Show only" and the save tool.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,6 +227,15 @@ def test_selection_grid_copy_paths_and_tag_command(
     page.context.close()
 
 
+def _pixel_at(page: Any, x: float, y: float) -> tuple[int, int, int]:
+    from PIL import Image
+
+    png = page.screenshot(clip={"x": x - 1, "y": y - 1, "width": 3, "height": 3})
+    with Image.open(io.BytesIO(png)) as im:
+        r, g, b = im.convert("RGB").getpixel((1, 1))
+    return int(r), int(g), int(b)
+
+
 def test_zoomed_in_the_map_draws_thumbnails(browser: Any, report_path: Path) -> None:
     page, errors = _open(browser, report_path, 1440, 900)
     assert page.evaluate("document.body.dataset.mapThumbs || '0'") == "0"  # zoomed out: points
@@ -251,6 +261,15 @@ def test_zoomed_in_the_map_draws_thumbnails(browser: Any, report_path: Path) -> 
     assert sorted(state["on"]) == state["inside"] and 0 < len(state["on"]) < 29
     assert state["urls"] == [state["thumbs"][i] for i in state["on"]]
     assert all(u.startswith("data:image/") for u in state["urls"])
+    # drawn: 15 px right of a point (beyond its dot) the image shows, not the background
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(300)
+    colours = []
+    for i in state["on"]:
+        px, py = page.evaluate("i => ExplorerApp.clientPos(i)", i)
+        if 0 < px + 15 < 1440 and 0 < py < 900:
+            colours.append(_pixel_at(page, px + 15, py))
+    assert colours and any(min(c) < 200 for c in colours), colours
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "screenshot-zoomed.png"))
     page.click(".bk-tool-icon-reset")
