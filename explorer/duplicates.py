@@ -220,13 +220,18 @@ margin, sharpness does not decide: JPEG noise would otherwise make a re-saved co
 look sharper than its original."""
 
 
+_LOSSLESS = frozenset({".png", ".tif", ".tiff", ".bmp", ".gif"})
+"""Extensions of formats that store every pixel as it was (WebP, HEIC and AVIF may not)."""
+
+
 def keeper_key(
     record: ImageRecord, *, sharpest: float | None = None
-) -> tuple[int, int, int, bool, bool, str, int, int, bytes]:
+) -> tuple[int, int, bool, int, bool, bool, str, int, int, bytes]:
     """Sort key that puts the best image to keep first.
 
     Largest resolution, then sharp (within :data:`SHARPNESS_MARGIN` of the
-    group's ``sharpest``; unknown counts as less sharp), then largest file, then
+    group's ``sharpest``; unknown counts as less sharp), then a lossless format
+    (a PNG over its JPEG re-encode, which is often the larger file), then largest file, then
     a name that does not say "copy", then a file with an EXIF capture date (a
     camera original rather than a re-saved copy), then the earliest capture
     date, then the oldest modification time, then shortest name (then path).
@@ -241,6 +246,7 @@ def keeper_key(
     return (
         -record.width * record.height,
         blurred,
+        PurePosixPath(name).suffix.lower() not in _LOSSLESS,
         -record.size,
         looks_like_copy(record.path),
         not exif_date,
@@ -269,6 +275,7 @@ def keep_reason(keeper: ImageRecord, others: Sequence[ImageRecord]) -> str:
     labels = (
         "highest resolution",
         "sharpest",
+        "lossless format",
         "largest file",
         "not named as a copy",
         "has an EXIF capture date",

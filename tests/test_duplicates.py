@@ -47,8 +47,12 @@ def test_keeper_rule_resolution_then_sharpness_then_file_then_age() -> None:
     assert _best(_record("b.jpg"), old) == "z-old.jpg"
     # re-saving or brightening moves sharpness by less than the margin: it does not decide
     resaved = _record("r-q70.jpg", sharpness=50.0 * 1.15, size=900)
-    assert _best(resaved, _record("orig.png")) == "orig.png"
-    assert keep_reason(_record("orig.png"), [resaved]) == "100×80, largest file"
+    assert _best(resaved, _record("orig.jpg")) == "orig.jpg"
+    assert keep_reason(_record("orig.jpg"), [resaved]) == "100×80, largest file"
+    # at one resolution and sharpness, a lossless file beats a (larger) lossy re-encode of it
+    bigger_jpeg = _record("r.jpg", size=5000)
+    assert _best(bigger_jpeg, _record("orig.png")) == "orig.png"
+    assert keep_reason(_record("orig.png"), [bigger_jpeg]) == "100×80, lossless format"
     # unknown sharpness (an index built before it was stored) counts as least sharp
     assert _best(_record("u.jpg", sharpness=None), _record("k.jpg", sharpness=0.0)) == "k.jpg"
     assert keep_reason(big, [_record("b.jpg")]) == "4032×3024, highest resolution"
