@@ -195,7 +195,7 @@ def report(
         duplicate_scores,
         histogram,
         keep_reason,
-        keeper_key,
+        keeper_order,
         near_duplicate_groups,
         pairs_near,
     )
@@ -243,7 +243,7 @@ def report(
     hashes = [r.sha256 for r in records]
     groups = near_duplicate_groups(index, analysis.neighbors, analysis.scores, threshold=threshold)
     dup_scores = duplicate_scores(index, analysis.neighbors)
-    keepers = [min(g.members, key=lambda i: keeper_key(records[i])) for g in groups]
+    keepers = [g.members[keeper_order([records[i] for i in g.members])[0]] for g in groups]
     copies = Counter(hashes)
     k = int(analysis.info["k"])
     clustering = Clustering(

@@ -15,7 +15,7 @@ from explorer.duplicates import (
     PixelCheck,
     duplicate_scores,
     keep_reason,
-    keeper_key,
+    keeper_order,
     looks_like_copy,
     near_duplicate_groups,
     pair_curve,
@@ -33,7 +33,7 @@ def _record(path: str, **kw: object) -> ImageRecord:
 
 
 def _best(*records: ImageRecord) -> str:
-    return min(records, key=keeper_key).path
+    return records[keeper_order(records)[0]].path
 
 
 def test_keeper_rule_resolution_then_sharpness_then_file_then_age() -> None:
@@ -45,6 +45,14 @@ def test_keeper_rule_resolution_then_sharpness_then_file_then_age() -> None:
     assert _best(_record("b.jpg"), heavy) == "f.jpg"
     old = _record("z-old.jpg", mtime_ns=1)
     assert _best(_record("b.jpg"), old) == "z-old.jpg"
+    # re-saving or brightening moves sharpness by less than the margin: it does not decide
+    resaved = _record("r-q70.jpg", sharpness=50.0 * 1.15, size=900)
+    assert _best(resaved, _record("orig.jpg")) == "orig.jpg"
+    assert keep_reason(_record("orig.jpg"), [resaved]) == "100×80, largest file"
+    # at one resolution and sharpness, a lossless file beats a (larger) lossy re-encode of it
+    bigger_jpeg = _record("r.jpg", size=5000)
+    assert _best(bigger_jpeg, _record("orig.png")) == "orig.png"
+    assert keep_reason(_record("orig.png"), [bigger_jpeg]) == "100×80, lossless format"
     # unknown sharpness (an index built before it was stored) counts as least sharp
     assert _best(_record("u.jpg", sharpness=None), _record("k.jpg", sharpness=0.0)) == "k.jpg"
     assert keep_reason(big, [_record("b.jpg")]) == "4032×3024, highest resolution"
