@@ -223,6 +223,20 @@ def test_selection_grid_copy_paths_and_tag_command(
     assert page.evaluate("ExplorerApp.state.copied") == "explorer tag --from selection.csv NAME"
     page.click(f"#selection .sel-thumb[data-index='{members[1]}']")
     page.wait_for_function(f"document.body.dataset.pinned === '{members[1]}'")
+    # a hostile tag typed in the page shows as text, in the card and the pinned panel
+    from test_report import HOSTILE_TAG
+
+    scripts = "document.querySelectorAll('script, [onerror], img[src=\"x\"]').length"
+    before = page.evaluate(scripts)
+    page.fill("#tag-input", HOSTILE_TAG)
+    page.click("#tag-add")
+    page.wait_for_selector("#pagetags:not([hidden])")
+    assert f"{HOSTILE_TAG} · {len(members)}" in (page.text_content("#pagetags li") or "")
+    assert page.text_content("#pin .page-added .tagchip") == HOSTILE_TAG
+    assert page.evaluate(scripts) == before  # no element was made from it
+    assert json.loads(page.evaluate("ExplorerApp.pageTagsJson()"))["tags"] == {
+        report_data.paths[i]: [HOSTILE_TAG] for i in members
+    }
     assert errors == []
     page.context.close()
 
