@@ -297,6 +297,7 @@ def report(
         captions=[describe(r) for r in records],
         facets=facets(records) | {"Folder": [_top_folder(r.path) for r in records]},
         link_originals=True,
+        file_sizes=[r.size for r in records],
         cluster_guesses=cluster_guesses(
             analysis.labels,
             classes[0] if classes else None,

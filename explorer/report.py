@@ -121,6 +121,7 @@ class ReportData:
         cluster_guesses: Optional per cluster, the ImageNet classes that dominate
             it with their share of its class mass, best first (``[("tabby", 0.31),
             ...]``), shown as a secondary guess under "Cluster N".
+        file_sizes: Optional per image, the file's size in bytes (pinned panel).
         link_originals: Whether the pinned panel links to the original files, by a
             relative ``file:`` URL from the page's folder to ``root`` (an absolute
             folder) and the image's path, every segment percent-encoded.
@@ -158,6 +159,7 @@ class ReportData:
     duplicate_reasons: list[str] | None = None
     image_details: list[str] | None = None
     link_originals: bool = False
+    file_sizes: list[int] | None = None
     cluster_guesses: list[list[tuple[str, float]]] | None = None
 
 
@@ -273,6 +275,10 @@ def _validate_extras(data: ReportData, n: int) -> None:
         )
     if data.duplicate_reasons is not None and len(data.duplicate_reasons) != len(groups):
         raise ValueError(f"data.duplicate_reasons must hold one text per group ({len(groups)})")
+    if data.file_sizes is not None and (
+        len(data.file_sizes) != n or any(int(b) < 0 for b in data.file_sizes)
+    ):
+        raise ValueError(f"data.file_sizes must hold one size >= 0 per image ({n})")
     if data.image_details is not None and len(data.image_details) != n:
         raise ValueError(f"data.image_details must hold one text per image ({n})")
     if data.duplicate_histogram is not None:
@@ -529,6 +535,7 @@ def _payload(
             for n, g in enumerate(data.duplicate_groups)
         ],
         "details": [_clean(t) for t in data.image_details or []],
+        "bytes": [int(b) for b in data.file_sizes or []],
         "exact": [i for i, e in enumerate(data.exact_duplicates or []) if e],
         "tags": _tag_payload(data.tags),
         "captions": [_clean(c) for c in data.captions] if data.captions else [],

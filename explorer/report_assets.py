@@ -625,6 +625,10 @@ APP_JS = r"""(function () {
     return im;
   }
   function fmt(s) { return Number(s).toFixed(3); }
+  function bytes(n) {
+    return n < 1000 ? n + "\u00a0B" : n < 1e6 ? (n / 1000).toFixed(1) + "\u00a0kB"
+      : (n / 1e6).toFixed(1) + "\u00a0MB";
+  }
   // Shortened in the middle: copies differ at the end ("-crop", "_03").
   function midShort(s, n) {
     if (s.length <= n) { return s; }
@@ -863,7 +867,8 @@ APP_JS = r"""(function () {
       open.rel = "noopener noreferrer";
       box.append(open);
     }
-    if (D.captions[i]) { box.append(el("div", "pin-path pin-capture", D.captions[i])); }
+    var facts = [D.captions[i], D.bytes.length ? bytes(D.bytes[i]) : ""].filter(Boolean);
+    if (facts.length) { box.append(el("div", "pin-path pin-capture", facts.join(" · "))); }
     box.append(tags);
     if (D.tagsOf[i]) {
       var tl = tagChips(i, true);

@@ -461,7 +461,8 @@ def test_open_original_link_is_inert_for_hostile_names(
     paths[1] = "javascript:alert(document.domain)//x.jpg"
     paths[2] = 'a b/#?%2e%2e/..\\100% "q".jpg'
     paths[5] = "red/" + "holiday_photo_" * 5 + "03-crop.jpg"  # copies differ at the end
-    data = replace(report_data, root=str(root), paths=paths, link_originals=True)
+    sizes = [2_345_678 if i == 5 else 900 + i for i in range(len(paths))]
+    data = replace(report_data, root=str(root), paths=paths, link_originals=True, file_sizes=sizes)
     html = write_report(data, tmp_path / "out" / "page.html")
     page, errors = _open(browser, html, 1440, 900)
     for i, want in ((0, "red/" + HOSTILE), (1, paths[1]), (2, paths[2])):
@@ -485,6 +486,7 @@ def test_open_original_link_is_inert_for_hostile_names(
     assert len(shown) <= 64 and "…" in shown and shown.endswith("_03-crop.jpg")
     assert shown.startswith("holiday_photo_")
     assert page.get_attribute("#pin .pin-name", "title") == full
+    assert (page.text_content("#pin .pin-capture") or "").endswith("2.3\u00a0MB")  # file size
     assert errors == []
     page.context.close()
 
