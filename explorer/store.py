@@ -167,16 +167,7 @@ def open_read(path: Path) -> BinaryIO:
         FileNotFoundError: It does not exist.
         UnsafeIndexError: It is a symlink, a FIFO, a device or a folder.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
-            raise _not_ours(path, os.lstat(path)) from None
-        raise
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise _not_ours(path, st)
+    fd = _open_regular(path, os.O_RDONLY)
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
@@ -193,18 +184,7 @@ def open_append(path: Path) -> int:
     Raises:
         UnsafeIndexError: ``path`` is a symlink or not a regular file.
     """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW | _NONBLOCK | _CLOEXEC
-    try:
-        fd = os.open(path, flags, 0o644)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
-            raise _not_ours(path, os.lstat(path)) from None
-        raise
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise _not_ours(path, st)
-    return fd
+    return _open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
 
 def remove_file(path: Path) -> None:
@@ -320,16 +300,26 @@ def check_unlocked(path: Path) -> None:
 
 
 def _open_lock(lock_path: Path) -> int:
+    return _open_regular(lock_path, os.O_RDWR | os.O_CREAT)
+
+
+def _open_regular(path: Path, flags: int) -> int:
+    """``os.open`` that never follows a symlink, never blocks on a FIFO, and admits only
+    a regular file (created 0644 with ``O_CREAT``).
+
+    Raises:
+        UnsafeIndexError: ``path`` is a symlink, a FIFO, a device or a folder.
+    """
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _NONBLOCK | _CLOEXEC, 0o644)
+        fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK | _CLOEXEC, 0o644)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
-            raise _not_ours(lock_path, os.lstat(lock_path)) from None
+            raise _not_ours(path, os.lstat(path)) from None
         raise
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise _not_ours(lock_path, st)
+        raise _not_ours(path, st)
     return fd
 
 
