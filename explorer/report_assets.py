@@ -943,13 +943,7 @@ APP_JS = r"""(function () {
     if (!m.length) { box.replaceChildren(); return; }
     var grid = el("div", "sel-grid");
     m.slice(0, STRIP).forEach(function (i) {
-      var b = el("button", "sel-thumb");
-      b.type = "button";
-      b.title = D.paths[i];
-      b.dataset.index = String(i);
-      b.append(thumb(i, "", true));
-      b.addEventListener("click", function () { pin(i); });
-      grid.append(b);
+      grid.append(thumbButton(i, "sel-thumb", pin));
     });
     var all = el("button", "btn small", "Select all " + m.length);
     all.type = "button";
@@ -1011,13 +1005,7 @@ APP_JS = r"""(function () {
     var grid = el("div", "sel-grid");
     var GRID = 24;
     sel.slice(0, GRID).forEach(function (i) {
-      var b = el("button", "sel-thumb");
-      b.type = "button";
-      b.title = D.paths[i];
-      b.dataset.index = String(i);
-      b.append(thumb(i, "", true));
-      b.addEventListener("click", function () { pin(i); });
-      grid.append(b);
+      grid.append(thumbButton(i, "sel-thumb", pin));
     });
     var actions = el("div", "actions");
     function button(label, id, cls, fn) {
@@ -1393,13 +1381,15 @@ APP_JS = r"""(function () {
     pin(i);
     $("map-card").scrollIntoView({behavior: "smooth", block: "start"});
   }
-  function thumbButton(i, cls) {
+  // A thumbnail button; a click pins its image (and, by default, shows the map).
+  function thumbButton(i, cls, onClick) {
+    var act = onClick || pinAndShow;
     var b = el("button", cls);
     b.type = "button";
     b.title = D.paths[i];
     b.dataset.index = String(i);
     b.append(thumb(i, "", true));
-    b.addEventListener("click", function () { pinAndShow(i); });
+    b.addEventListener("click", function () { act(i); });
     return b;
   }
   function solo(c) {
