@@ -1,7 +1,7 @@
 """Where a build's CPU goes besides the network, and the seed project's own loop.
 
 ``stage_costs``: CPU milliseconds per image of each step of
-``explorer.images.load_image``, run one file at a time in one thread and timed
+``explorer.inputs.images.load_image``, run one file at a time in one thread and timed
 with ``time.process_time`` (CPU time, less sensitive to other load on a shared
 machine than wall-clock time). The steps are the loader's own private helpers,
 called in the same order, so the sum is what one decoding thread spends.
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from explorer import images
+from explorer.inputs import images
 
 STAGES = (
     "read",
@@ -45,7 +45,7 @@ def _marker(marks: list[float]) -> Callable[[], None]:
 
 def stage_costs(paths: Sequence[Path]) -> dict[str, Any]:
     """CPU ms per image of each loading step over ``paths`` (unreadable files left out)."""
-    from explorer.capture import capture_from_exif
+    from explorer.inputs.capture import capture_from_exif
 
     size, side = images.MODEL_INPUT_SIZE, images.THUMBNAIL_SIZE
     spent = dict.fromkeys(STAGES, 0.0)

@@ -71,10 +71,10 @@ from decode import seed_loop, stage_costs  # benchmarks/decode.py
 from numpy.typing import NDArray
 
 import explorer
-from explorer import pipeline
-from explorer.backbones import Backbone, load_backbone
 from explorer.errors import ExplorerError
-from explorer.images import LoadedImage, load_image, scan_folder
+from explorer.features.backbones import Backbone, load_backbone
+from explorer.inputs.images import LoadedImage, load_image, scan_folder
+from explorer.jobs import build as pipeline
 
 TARGET_RATIO = 0.9  # end-to-end extraction >= 90% of the bare model
 TARGET_REBUILD_S = 5.0  # "a few seconds" for an unchanged rebuild of 1,000 images

@@ -4,21 +4,21 @@ No model runs: ``--n`` synthetic 4096-d features stand in for VGG16 fc2 outputs,
 then each product step runs exactly as ``explorer build`` + ``explorer report``
 run it, and is timed with its peak memory:
 
-1. ``pca_s``: :func:`explorer.search.fit_projection` on the float16 features.
-2. ``project_s``: :func:`explorer.search.project` (PCA, then L2 normalisation).
-3. ``save_index_s``: :func:`explorer.index.save_index` of a complete
-   :class:`explorer.index.IndexData` (features, vectors, PCA, thumbnails, classes).
-4. ``explorer.explore.report`` on the saved index, which opens it, computes the
+1. ``pca_s``: :func:`explorer.analysis.search.fit_projection` on the float16 features.
+2. ``project_s``: :func:`explorer.analysis.search.project` (PCA, then L2 normalisation).
+3. ``save_index_s``: :func:`explorer.store.index.save_index` of a complete
+   :class:`explorer.store.index.IndexData` (features, vectors, PCA, thumbnails, classes).
+4. ``explorer.jobs.explore.report`` on the saved index, which opens it, computes the
    analysis, stores it and writes the HTML page. Its inner steps are timed by
    wrapping the functions it calls (the calls themselves are unchanged):
-   ``neighbors_s`` (:func:`explorer.search.neighbor_graph`), ``kmeans_s``
-   (:func:`explorer.analysis.cluster`, automatic k), ``umap_s``
-   (:func:`explorer.analysis.embed_2d`), ``duplicates_s``
-   (:func:`explorer.analysis.find_duplicates`, called twice: in the analysis
-   and for the page), ``save_analysis_s`` (:func:`explorer.index.save_analysis`)
+   ``neighbors_s`` (:func:`explorer.analysis.search.neighbor_graph`), ``kmeans_s``
+   (:func:`explorer.analysis.compute.cluster`, automatic k), ``umap_s``
+   (:func:`explorer.analysis.compute.embed_2d`), ``duplicates_s``
+   (:func:`explorer.analysis.compute.find_duplicates`, called twice: in the analysis
+   and for the page), ``save_analysis_s`` (:func:`explorer.store.index.save_analysis`)
    and ``report_s``: the rest of ``report`` (opening the index, reading the
    thumbnails, cluster names, representatives, the duplicate histogram) plus
-   :func:`explorer.report.write_report` (the page and, above 10,000 images,
+   :func:`explorer.report.render.write_report` (the page and, above 10,000 images,
    the thumbnail sidecar folder).
 
 ``total_s`` is the sum of those stages (data generation excluded).
@@ -93,13 +93,13 @@ from common import (  # benchmarks/common.py (run as scripts)
 )
 from numpy.typing import NDArray
 
-import explorer.analysis
-import explorer.explore
-import explorer.report
-from explorer.backbones import BackboneInfo
-from explorer.explore import report
-from explorer.index import ImageRecord, IndexData, save_index
-from explorer.search import EXACT_GRAPH_LIMIT, fit_projection, project
+import explorer.analysis.compute
+import explorer.jobs.explore
+import explorer.report.render
+from explorer.analysis.search import EXACT_GRAPH_LIMIT, fit_projection, project
+from explorer.features.backbones import BackboneInfo
+from explorer.jobs.explore import report
+from explorer.store.index import ImageRecord, IndexData, save_index
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"  # one file name the browser check searches for
 LATENT = 64  # dimension of the latent space the clusters live in
@@ -327,7 +327,7 @@ def folder_mb(path: Path) -> float:
 
 def time_queries(index_path: Path, query: Path, *, repeat: int = 5) -> dict[str, Any]:
     """``explorer.query.similar`` on an indexed image: in process, and as a command."""
-    from explorer.query import similar
+    from explorer.jobs.similar import similar
 
     out: dict[str, Any] = {"query_indexed": True}
     start = time.perf_counter()
@@ -384,9 +384,9 @@ def graph_recall(vectors: NDArray[np.float32], *, sample: int, seed: int) -> dic
     the share of exact edges at or above the default near-duplicate threshold
     that the approximate graph also has.
     """
-    from explorer.analysis import DEFAULT_DUP_THRESHOLD
-    from explorer.explore import GRAPH_NEIGHBORS
-    from explorer.search import approximate_neighbor_graph, exact_neighbor_graph
+    from explorer.analysis.compute import DEFAULT_DUP_THRESHOLD
+    from explorer.analysis.search import approximate_neighbor_graph, exact_neighbor_graph
+    from explorer.jobs.explore import GRAPH_NEIGHBORS
 
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(vectors), size=min(sample, len(vectors)), replace=False))
@@ -464,15 +464,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         save_index(index_path, data)
     del data
 
-    import explorer.report as report_module
+    import explorer.report.render as report_module
 
     with contextlib.ExitStack() as stack:
         wrap = [
-            (explorer.explore, "neighbor_graph", "neighbors"),
-            (explorer.analysis, "cluster", "kmeans"),
-            (explorer.analysis, "embed_2d", "umap"),
-            (explorer.analysis, "find_duplicates", "duplicates"),
-            (explorer.explore, "save_analysis", "save_analysis"),
+            (explorer.jobs.explore, "neighbor_graph", "neighbors"),
+            (explorer.analysis.compute, "cluster", "kmeans"),
+            (explorer.analysis.compute, "embed_2d", "umap"),
+            (explorer.analysis.compute, "find_duplicates", "duplicates"),
+            (explorer.jobs.explore, "save_analysis", "save_analysis"),
             (report_module, "write_report", "write_report"),
         ]
         for module, attr, stage in wrap:

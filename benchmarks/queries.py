@@ -26,10 +26,10 @@ from typing import Any
 
 from common import Meter, run_cli_lines, say  # benchmarks/common.py
 
-from explorer import query
-from explorer.backbones import Backbone, load_backbone
-from explorer.images import scan_folder
-from explorer.index import Index
+from explorer.features.backbones import Backbone, load_backbone
+from explorer.inputs.images import scan_folder
+from explorer.jobs import similar as query
+from explorer.store.index import Index
 
 K = 5  # results per query, the CLI's default
 

@@ -37,7 +37,7 @@ TARGET = 1e-3
 CLIPART = [("clocks", "clock01.png"), ("fruit", "bananas_nicu_buculei_01.png")]
 
 # EfficientNet-B0's stages without squeeze-excitation. Deliberately a copy of
-# explorer.lite0.STAGES: the PyTorch half is an independent re-implementation.
+# explorer.features.lite0.STAGES: the PyTorch half is an independent re-implementation.
 # (repeats, kernel, stride, expand ratio, in channels, out channels)
 STAGES = (
     (1, 3, 1, 1, 32, 16),
@@ -53,8 +53,8 @@ STAGES = (
 def keras_half(torch_python: str, n_random: int) -> int:
     """Run explorer's model, then hand the inputs and outputs to the torch half."""
     sys.path.insert(0, str(ROOT))
-    from explorer import lite0
-    from explorer.images import LoadedImage, load_image
+    from explorer.features import lite0
+    from explorer.inputs.images import LoadedImage, load_image
 
     files = sorted((ROOT / "tests" / "data" / "skimage").glob("*.png"))
     files += [ROOT / "tests" / "data" / "clipart" / c / n for c, n in CLIPART]
@@ -65,7 +65,7 @@ def keras_half(torch_python: str, n_random: int) -> int:
     batch = np.concatenate([np.stack(pixels), noise])
     backbone = lite0.build_backbone()
     features, logits = backbone.features_and_logits(batch)
-    from explorer.torchfile import read_state_dict
+    from explorer.features.torchfile import read_state_dict
 
     state = read_state_dict(Path(backbone.info.weights), sha256=lite0.WEIGHTS_SHA256)
     with tempfile.TemporaryDirectory() as tmp:

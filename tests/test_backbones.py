@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from explorer import backbones
-from explorer.backbones import PixelsBackbone, load_backbone, resolve_weights, top_classes
-from explorer.cli import app
+from explorer.cli.main import app
 from explorer.errors import WeightsUnavailableError
-from explorer.images import load_image
-from explorer.index import Index
+from explorer.features import backbones
+from explorer.features.backbones import PixelsBackbone, load_backbone, resolve_weights, top_classes
+from explorer.inputs.images import load_image
+from explorer.store.index import Index
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 runner = CliRunner()

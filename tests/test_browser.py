@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.report import ReportData, write_report
+from explorer.report.render import ReportData, write_report
 
 pytestmark = pytest.mark.slow
 
@@ -493,7 +493,7 @@ def _is_tag_colour(rgb: tuple[int, int, int]) -> bool:
 def test_colour_by_tag(page: Any, report_data: ReportData) -> None:
     from test_report import CLUSTER_NAMES, HOSTILE_CLUSTER
 
-    from explorer.report import GREY, _short
+    from explorer.report.render import GREY, _short
 
     tags = report_data.tags or []
     names = sorted({t for ts in tags for t in ts})

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.analysis import DuplicateGroup
-from explorer.report import DUP_GROUPS_PAGE, ReportData, write_report
+from explorer.analysis.compute import DuplicateGroup
+from explorer.report.render import DUP_GROUPS_PAGE, ReportData, write_report
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser
 
-from explorer.report import ReportData, write_report
+from explorer.report.render import ReportData, write_report
 
 pytestmark = pytest.mark.slow
 
@@ -350,8 +350,8 @@ def test_page_tags_round_trip_through_tag_import(
     """Tag a cluster and a selection in the page, export, and merge with the CLI."""
     from typer.testing import CliRunner
 
-    from explorer.cli import app
-    from explorer.tags import load_tags
+    from explorer.cli.main import app
+    from explorer.store.tags import load_tags
 
     index, html = tmp_path / "idx", tmp_path / "photos.html"
     runner = CliRunner()
@@ -570,7 +570,7 @@ def test_pinned_duplicate_group_links_to_its_card_on_a_later_page(
 ) -> None:
     from dataclasses import replace
 
-    from explorer.analysis import DuplicateGroup
+    from explorer.analysis.compute import DuplicateGroup
 
     groups = [DuplicateGroup([2 * g, 2 * g + 1], [(2 * g, 2 * g + 1, 0.9)]) for g in range(14)]
     data = replace(

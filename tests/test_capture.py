@@ -15,8 +15,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from explorer import index as index_module
-from explorer.capture import (
+from explorer.analysis.duplicates import keeper_key
+from explorer.cli.main import app
+from explorer.inputs.capture import (
     Capture,
     capture_from_exif,
     describe,
@@ -25,11 +26,10 @@ from explorer.capture import (
     read_location,
     summarise,
 )
-from explorer.cli import app
-from explorer.duplicates import keeper_key
-from explorer.images import LoadedImage, load_image, register_formats
-from explorer.index import ImageRecord, Index
-from explorer.pipeline import build
+from explorer.inputs.images import LoadedImage, load_image, register_formats
+from explorer.jobs.build import build
+from explorer.store import index as index_module
+from explorer.store.index import ImageRecord, Index
 
 runner = CliRunner()
 NEW_FIELDS = {"taken", "taken_source", "camera", "has_gps"}
@@ -245,7 +245,7 @@ def test_old_index_opens_and_gains_capture_on_next_build(
 
     with monkeypatch.context() as m:
         m.setattr(index_module, "asdict", old_asdict)
-        m.setattr("explorer.rows.with_capture", lambda record, capture: record)
+        m.setattr("explorer.store.rows.with_capture", lambda record, capture: record)
         build(folder, index_path=index, backbone="pixels")
     images = index / Index(index)._name("images")
     assert not NEW_FIELDS & set(json.loads(images.read_bytes())["records"][0])
@@ -294,7 +294,7 @@ def test_describe_says_where_a_date_came_from() -> None:
 
 
 def test_report_captions_are_escaped_and_never_a_location(tmp_path: Path) -> None:
-    from explorer.report import write_report
+    from explorer.report.render import write_report
     from tests.test_report import HOSTILE, HOSTILE_RAW, make_report_data, page_data
 
     data = make_report_data(n_per_family=3)
@@ -309,7 +309,7 @@ def test_report_captions_are_escaped_and_never_a_location(tmp_path: Path) -> Non
 
 
 def test_report_facets_payload() -> None:
-    from explorer.report import _facet_payload
+    from explorer.report.render import _facet_payload
 
     payload = _facet_payload({"Year taken": ["2019", None, "2019", "2021"], "Camera": [None] * 4})
     assert payload == [
@@ -334,7 +334,7 @@ def test_report_colours_by_camera_and_pins_a_caption(tmp_path: Path) -> None:
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("needs Debian's chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    from explorer.report import write_report
+    from explorer.report.render import write_report
     from tests.test_report import HOSTILE, make_report_data
 
     data = make_report_data(n_per_family=3)

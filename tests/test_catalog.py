@@ -21,15 +21,15 @@ from numpy.typing import NDArray
 from PIL import Image
 from typer.testing import CliRunner
 
-from explorer import backbones
-from explorer.backbones import BackboneInfo, BackboneSpec, Embedding
-from explorer.catalog import clusters, duplicates, export_rows, tag
-from explorer.cli import app
-from explorer.clusters import cluster_names, imagenet_names
+from explorer.analysis.clusters import cluster_names, imagenet_names
+from explorer.cli.main import app
 from explorer.errors import UsageError
-from explorer.index import Index
-from explorer.pipeline import add, build
-from explorer.tags import load_tags
+from explorer.features import backbones
+from explorer.features.backbones import BackboneInfo, BackboneSpec, Embedding
+from explorer.jobs.build import add, build
+from explorer.jobs.catalog import clusters, duplicates, export_rows, tag
+from explorer.store.index import Index
+from explorer.store.tags import load_tags
 
 COLOURS = {
     "red": (210, 40, 40),
@@ -265,7 +265,7 @@ def test_cli_outputs_parse_and_match_the_index(index: Path, photos: Path) -> Non
 
 
 def test_histogram_counts_each_pair_once_and_exact_copies_at_one() -> None:
-    from explorer.duplicates import histogram, pairs_near
+    from explorer.analysis.duplicates import histogram, pairs_near
 
     unit = np.float32(1.0) - np.float32(6e-8)  # an image and its copy, in float32
     neighbors = np.array([[1, 2], [0, 2], [0, 1]], dtype=np.int32)

@@ -22,11 +22,16 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from explorer import backbones
-from explorer.backbones import VGG16_WEIGHTS_URL, BackboneInfo, check_weights, resolve_weights
 from explorer.errors import IncompatibleIndexError, WeightsUnavailableError
-from explorer.index import Index
-from explorer.tags import load_tags
+from explorer.features import backbones
+from explorer.features.backbones import (
+    VGG16_WEIGHTS_URL,
+    BackboneInfo,
+    check_weights,
+    resolve_weights,
+)
+from explorer.store.index import Index
+from explorer.store.tags import load_tags
 from tests.conftest import Loads
 
 runner = CliRunner()
@@ -40,7 +45,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def app_() -> Any:
-    from explorer.cli import app
+    from explorer.cli.main import app
 
     return app
 
@@ -244,7 +249,7 @@ def test_11_ctrl_c_during_report_says_what_was_interrupted(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("explorer.report.write_report", interrupted)
+    monkeypatch.setattr("explorer.report.render.write_report", interrupted)
     code, _, err = invoke("report", "--index", str(idx), "--out", str(tmp_path / "r.html"))
     assert code == 130 and "report was not written" in err and "checkpointed" not in err
 
@@ -256,7 +261,7 @@ def test_12_a_slow_start_is_not_a_hanging_decode(
     families: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The quarantine probe's clock starts at the decode, not at a (loaded) interpreter start."""
-    from explorer import quarantine
+    from explorer.store import quarantine
 
     slow = tmp_path / "slow-start"
     slow.mkdir()
@@ -371,8 +376,8 @@ def test_16_weights_advice_only_names_what_the_command_takes(
 SLOW_BACKBONE = """
 import sys, time
 from pathlib import Path
-from explorer import backbones
-from explorer.backbones import BackboneInfo, BackboneSpec, PixelsBackbone
+from explorer.features import backbones
+from explorer.features.backbones import BackboneInfo, BackboneSpec, PixelsBackbone
 
 marks = Path(sys.argv[1])
 
@@ -401,7 +406,7 @@ class Slow(PixelsBackbone):
 backbones.BACKBONES["slow"] = BackboneSpec(
     "slow", "16x16", 768, "test", False, lambda ref, seed: Slow()
 )
-from explorer.cli import app
+from explorer.cli.main import app
 app(sys.argv[2:], prog_name="explorer")
 """
 
@@ -565,7 +570,7 @@ def test_decompression_bomb_warnings_stay_off_the_terminal(families: Path) -> No
         script = (
             "import sys, PIL.Image\n"
             f"PIL.Image.MAX_IMAGE_PIXELS = {limit}  # the 96x96 images: 9216 pixels\n"
-            "from explorer.cli import app\n"
+            "from explorer.cli.main import app\n"
             "app(sys.argv[1:], prog_name='explorer')\n"
         )
         idx = families.parent / f"idx-{limit}"

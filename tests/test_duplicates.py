@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from explorer.backbones import BACKBONES, default_dup_threshold
-from explorer.duplicates import (
+from explorer.analysis.duplicates import (
     PixelCheck,
     duplicate_scores,
     keep_reason,
@@ -20,10 +19,11 @@ from explorer.duplicates import (
     near_duplicate_groups,
     pair_curve,
 )
-from explorer.images import load_image, sharpness
-from explorer.index import ImageRecord, Index
-from explorer.pipeline import build
-from explorer.search import neighbor_graph
+from explorer.analysis.search import neighbor_graph
+from explorer.features.backbones import BACKBONES, default_dup_threshold
+from explorer.inputs.images import load_image, sharpness
+from explorer.jobs.build import build
+from explorer.store.index import ImageRecord, Index
 
 
 def _record(path: str, **kw: object) -> ImageRecord:

@@ -23,11 +23,11 @@ import pytest
 import ray
 from typer.testing import CliRunner
 
-from explorer.cli import app
-from explorer.engine import Engine
+from explorer.cli.main import app
 from explorer.errors import UsageError
-from explorer.index import Index
-from explorer.pipeline import BuildSummary, build
+from explorer.jobs.build import BuildSummary, build
+from explorer.jobs.engine import Engine
+from explorer.store.index import Index
 from tests.conftest import FAMILIES, make_family_image
 
 RAY = Engine("ray")
@@ -36,7 +36,7 @@ CLIPART = Path(__file__).parent / "data" / "clipart"
 
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[None]:
-    # As explorer.engine.import_ray does: Ray must not replace builtins.print,
+    # As explorer.jobs.engine.import_ray does: Ray must not replace builtins.print,
     # even when this fixture's ray.init runs before the first --engine ray build.
     os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
     ray.init(

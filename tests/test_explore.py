@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from explorer.cli import app
-from explorer.explore import default_report_path, report
-from explorer.index import Index
-from explorer.pipeline import build
+from explorer.cli.main import app
+from explorer.jobs.build import build
+from explorer.jobs.explore import default_report_path, report
+from explorer.store.index import Index
 from tests.conftest import FAMILIES, Loads, make_family_image
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"

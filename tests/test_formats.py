@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.images import (
+from explorer.analysis.search import exact_neighbor_graph
+from explorer.inputs.images import (
     IMAGE_EXTENSIONS,
     LoadedImage,
     Skipped,
@@ -24,9 +25,8 @@ from explorer.images import (
     register_formats,
     scan_folder,
 )
-from explorer.index import Index
-from explorer.pipeline import build
-from explorer.search import exact_neighbor_graph
+from explorer.jobs.build import build
+from explorer.store.index import Index
 from tests.test_images import BLUE, RED, close_to, write
 
 DATA = Path(__file__).parent / "data"
@@ -137,7 +137,7 @@ def test_without_pillow_heif_heic_is_skipped_with_a_hint(tmp_path: Path) -> None
     path = write(tmp_path / "IMG_0001.HEIC", encode(halves(), "HEIF"))
     code = (
         "import sys; sys.modules['pillow_heif'] = None\n"
-        "from explorer.images import load_image\n"
+        "from explorer.inputs.images import load_image\n"
         f"r = load_image(__import__('pathlib').Path({str(path)!r}))\n"
         "print(r.reason.value, '|', r.detail)\n"
     )

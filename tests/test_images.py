@@ -1,4 +1,4 @@
-"""Tests for explorer.images: every case of INPUTS.md, built with Pillow at test time."""
+"""Tests for explorer.inputs.images: every case of INPUTS.md, built with Pillow at test time."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 from PIL.JpegImagePlugin import JpegImageFile
 
-from explorer.images import (
+from explorer.inputs.images import (
     IMAGE_EXTENSIONS,
     MODEL_INPUT_SIZE,
     THUMBNAIL_SIZE,
@@ -173,7 +173,7 @@ def test_truncated_file(tmp_path: Path, fmt: str) -> None:
 
 
 def test_loader_keeps_pillow_strict_about_truncation() -> None:
-    # Importing explorer.images (above) must not switch on grey-filling of cut files.
+    # Importing explorer.inputs.images (above) must not switch on grey-filling of cut files.
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer import index as index_mod
-from explorer.backbones import BackboneInfo
+from explorer.analysis.search import fit_projection, project
 from explorer.errors import IndexCorruptError, IndexLockedError, IndexMissingError
-from explorer.index import ImageRecord, Index, IndexData, SkipRecord, lock_index, save_index
-from explorer.search import fit_projection, project
+from explorer.features.backbones import BackboneInfo
+from explorer.store import index as index_mod
+from explorer.store.index import ImageRecord, Index, IndexData, SkipRecord, lock_index, save_index
 
 PACKAGE = Path(__file__).resolve().parents[1] / "explorer"
 

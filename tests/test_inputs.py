@@ -23,7 +23,7 @@ HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 
 def _heif(colour: tuple[int, int, int], fmt: str) -> bytes:
     """A HEIC (through pillow-heif) or AVIF (Pillow's plugin) file."""
-    from explorer.images import register_formats
+    from explorer.inputs.images import register_formats
 
     assert register_formats()
     return encode(Image.new("RGB", (64, 48), colour), fmt, quality=80)
@@ -142,7 +142,7 @@ def test_every_input_case_through_the_cli(tmp_path: Path) -> None:
     data = json.loads(info.stdout)
     assert data["images"] == len(indexed)
     assert {s["path"]: s["reason"] for s in data["skipped_files"]} == skips
-    from explorer.index import Index
+    from explorer.store.index import Index
 
     records = {r.path for r in Index(tmp_path / "idx").records}
     assert records == indexed  # exact, including the non-UTF-8 and the hostile name

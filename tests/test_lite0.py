@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from explorer import backbones, lite0
-from explorer.backbones import load_backbone
-from explorer.cli import app
+from explorer.cli.main import app
 from explorer.errors import WeightsUnavailableError
-from explorer.images import LoadedImage, load_image
-from explorer.index import Index
-from explorer.pipeline import build
-from explorer.query import similar
-from explorer.torchfile import TorchFileError
+from explorer.features import backbones, lite0
+from explorer.features.backbones import load_backbone
+from explorer.features.torchfile import TorchFileError
+from explorer.inputs.images import LoadedImage, load_image
+from explorer.jobs.build import build
+from explorer.jobs.similar import similar
+from explorer.store.index import Index
 
 DATA = Path(__file__).resolve().parent / "data"
 CLIPART = DATA / "clipart"
@@ -109,7 +109,7 @@ def test_conversion_is_cached_atomically_and_reloaded(tmp_path: Path) -> None:
 
 def test_weights_fold_batch_norm_into_each_convolution(tmp_path: Path) -> None:
     """The stem: folded conv of a patch == conv, then batch norm, of the same patch."""
-    from explorer.torchfile import read_state_dict
+    from explorer.features.torchfile import read_state_dict
 
     state = read_state_dict(lite0.weights_path(), sha256=lite0.WEIGHTS_SHA256)
     keras_weights = lite0.load_weights(lite0.weights_path(), cache=tmp_path / "w.npz")
@@ -155,7 +155,7 @@ def test_a_different_weights_file_is_refused(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_vgg16_help_names_the_offline_backbone() -> None:
     # a new build is told of it; 'similar' and 'add' (which cannot switch backbone) are not
-    from explorer.pipeline import NEW_INDEX_ALTERNATIVES
+    from explorer.jobs.build import NEW_INDEX_ALTERNATIVES
 
     text = NEW_INDEX_ALTERNATIVES
     assert "--backbone efficientnet-lite0" in text and 'pip install "explorer[lite]"' in text

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from explorer.catalog import duplicates
-from explorer.cli import app
+from explorer.cli.main import app
 from explorer.errors import UsageError
-from explorer.moves import JOURNAL, move_reviews, undo_moves
-from explorer.pipeline import build
+from explorer.jobs.build import build
+from explorer.jobs.catalog import duplicates
+from explorer.jobs.moves import JOURNAL, move_reviews, undo_moves
 from tests.test_catalog import make_photos
 
 runner = CliRunner()

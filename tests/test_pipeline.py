@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.checkpoints import read_chunks
 from explorer.errors import IncompatibleIndexError, NoImagesError, UsageError
-from explorer.index import Index
-from explorer.pipeline import add, build
-from explorer.query import similar
+from explorer.jobs.build import add, build
+from explorer.jobs.similar import similar
+from explorer.store.checkpoints import read_chunks
+from explorer.store.index import Index
 from tests.conftest import FAMILIES, Loads, make_family_image
 
 
@@ -202,7 +202,7 @@ def test_refuses_other_weights_other_folder_and_empty(
 def test_resume_works_for_backbones_with_their_own_weights(
     families: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from explorer.backbones import PixelsBackbone
+    from explorer.features.backbones import PixelsBackbone
 
     index = tmp_path / "idx"
     original = PixelsBackbone.embed

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.analysis import cluster, embed_2d
-from explorer.backbones import BackboneInfo
-from explorer.explore import analyse, report
-from explorer.index import MB, ImageRecord, Index, IndexData, save_index
-from explorer.pipeline import add, build
-from explorer.report_assets import write_sidecar
-from explorer.search import exact_neighbor_graph, fit_projection, normalize, project
+from explorer.analysis.compute import cluster, embed_2d
+from explorer.analysis.search import exact_neighbor_graph, fit_projection, normalize, project
+from explorer.features.backbones import BackboneInfo
+from explorer.jobs.build import add, build
+from explorer.jobs.explore import analyse, report
+from explorer.report.assets import write_sidecar
+from explorer.store.index import MB, ImageRecord, Index, IndexData, save_index
 from tests.conftest import FAMILIES, Loads, make_family_image
 
 WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 "  # enough of a signature for the sidecar writer
@@ -153,7 +153,7 @@ def test_analysis_bars_for_fixed_k_tiny_maps_and_the_approximate_graph(
     assert seen.totals() == {"clusters": 1, "map (UMAP)": 1}  # 4 images: a circle, no UMAP
     seen.assert_filled()
 
-    import explorer.explore as explore
+    import explorer.jobs.explore as explore
 
     index = tmp_path / "idx"
     build(families, index_path=index, backbone="fake", weights="w")

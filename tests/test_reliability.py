@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from explorer import index as index_mod
-from explorer.cli import app
-from explorer.index import Index
+from explorer.cli.main import app
+from explorer.store import index as index_mod
+from explorer.store.index import Index
 from tests.conftest import FAMILIES, make_family_image
 
 N_IMAGES = 24
@@ -177,8 +177,8 @@ _NAME_BYTES = st.binary(min_size=1, max_size=24).filter(
     )
 )
 def test_arbitrary_byte_names_round_trip_and_stay_text_in_the_report(names: list[bytes]) -> None:
-    from explorer.explore import report
-    from explorer.pipeline import build
+    from explorer.jobs.build import build
+    from explorer.jobs.explore import report
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "photos"

@@ -18,12 +18,12 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from explorer.analysis import cluster, embed_2d, find_duplicates, representatives
-from explorer.duplicates import pairs_near
+from explorer.analysis.compute import cluster, embed_2d, find_duplicates, representatives
+from explorer.analysis.duplicates import pairs_near
+from explorer.analysis.search import neighbor_graph, normalize
 from explorer.errors import ExplorerError
-from explorer.report import BYTES_PER_IMAGE, ReportData, write_report
-from explorer.report_assets import SIDECAR_MARKER, THUMB_BYTES_CAP
-from explorer.search import neighbor_graph, normalize
+from explorer.report.assets import SIDECAR_MARKER, THUMB_BYTES_CAP
+from explorer.report.render import BYTES_PER_IMAGE, ReportData, write_report
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 HOSTILE_RAW = "<img src=x onerror=alert(1)>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.search import (
+from explorer.analysis.search import (
     approximate_neighbor_graph,
     exact_neighbor_graph,
     fit_projection,
@@ -71,7 +71,7 @@ def test_top_k_excludes_self_and_sorts() -> None:
 
 
 def test_neighbor_graph_equals_brute_force_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    import explorer.search as search
+    import explorer.analysis.search as search
 
     monkeypatch.setattr(search, "_BLOCK_ROWS", 16)  # force several blocks
     v = normalize(_data(n=70))
@@ -103,7 +103,7 @@ def test_top_k_on_tiny_index_drops_only_the_excluded_row() -> None:
 def test_neighbor_graph_is_exact_up_to_the_limit_then_approximate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import explorer.search as search
+    import explorer.analysis.search as search
 
     calls: list[tuple[int, int, int]] = []
 

@@ -24,19 +24,19 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from explorer import index as index_mod
-from explorer.catalog import rows_csv
-from explorer.checkpoints import read_chunks
-from explorer.cli import app
+from explorer.analysis.search import neighbor_graph, numba_cache
+from explorer.cli.main import app
 from explorer.errors import IndexCorruptError, UnsafeIndexError
-from explorer.images import Skipped, SkipReason, display_path, load_image
-from explorer.index import Analysis, Index, lock_index, save_analysis, save_index
-from explorer.manifest import from_json
-from explorer.quarantine import load as load_quarantine
-from explorer.quarantine import result_within
-from explorer.search import neighbor_graph, numba_cache
-from explorer.store import MARKER, write_output_bytes
-from explorer.tags import change_tags, load_tags
+from explorer.inputs.images import Skipped, SkipReason, display_path, load_image
+from explorer.jobs.catalog import rows_csv
+from explorer.store import index as index_mod
+from explorer.store.checkpoints import read_chunks
+from explorer.store.folder import MARKER, write_output_bytes
+from explorer.store.index import Analysis, Index, lock_index, save_analysis, save_index
+from explorer.store.manifest import from_json
+from explorer.store.quarantine import load as load_quarantine
+from explorer.store.quarantine import result_within
+from explorer.store.tags import change_tags, load_tags
 from tests.conftest import FAMILIES, make_family_image
 
 runner = CliRunner()
@@ -447,7 +447,7 @@ def test_a_damaged_checkpoint_chunk_is_dropped_and_re_extracted(
     result = _build(photos, index, "--checkpoint-every", "1", "--batch-size", "1")
     assert result.exit_code == 0
     # leave chunks behind as an interrupted run would: extract, do not commit
-    from explorer.checkpoints import Chunk, write_chunk
+    from explorer.store.checkpoints import Chunk, write_chunk
 
     idx = Index(index)
     chunk = Chunk(

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from explorer.cli import app
+from explorer.cli.main import app
 from explorer.errors import UsageError
-from explorer.tagfiles import read_selection, read_tag_export, unguard
+from explorer.store.tagfiles import read_selection, read_tag_export, unguard
 
 
 def test_unguard_undoes_only_the_formula_guard() -> None:
@@ -61,7 +61,7 @@ def test_foreign_files_are_refused(tmp_path: Path, text: str) -> None:
 def test_tag_import_and_from_on_the_cli(
     families: Path, tmp_path: Path, fake_backbone: object
 ) -> None:
-    from explorer.tags import load_tags
+    from explorer.store.tags import load_tags
 
     runner = CliRunner()
     index = str(tmp_path / "idx")

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer import lite0
-from explorer.torchfile import TorchFileError, parse_state_dict, read_state_dict
+from explorer.features import lite0
+from explorer.features.torchfile import TorchFileError, parse_state_dict, read_state_dict
 
 # The pickle streams of a legacy file start with these three records, byte for byte
 # as torch.save wrote them: magic number, format version 1001, system info.
@@ -164,7 +164,8 @@ def test_damaged_files_fail_cleanly(pth_bytes: bytes, data: st.DataObject) -> No
 
 def test_reading_imports_neither_torch_nor_tensorflow() -> None:
     code = (
-        "import sys; from explorer import lite0, torchfile, backbones, cli;"
+        "import sys; from explorer.features import backbones, lite0, torchfile;"
+        " import explorer.cli;"
         "torchfile.read_state_dict(lite0.weights_path(), sha256=lite0.WEIGHTS_SHA256);"
         "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"
     )
