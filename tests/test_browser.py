@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.report.render import ReportData, write_report
+from explorer.report.data import ReportData
+from explorer.report.render import write_report
 
 pytestmark = pytest.mark.slow
 
@@ -490,10 +491,15 @@ def _is_tag_colour(rgb: tuple[int, int, int]) -> bool:
     return b > 170 and b - r > 80 and b - g > 80
 
 
+def _short(text: str, limit: int = 36) -> str:
+    """As the page script's ``short()`` cuts a cluster name in the legend."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def test_colour_by_tag(page: Any, report_data: ReportData) -> None:
     from test_report import CLUSTER_NAMES, HOSTILE_CLUSTER
 
-    from explorer.report.render import GREY, _short
+    from explorer.report.figure import GREY
 
     tags = report_data.tags or []
     names = sorted({t for ts in tags for t in ts})

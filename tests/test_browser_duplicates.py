@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from explorer.analysis.compute import DuplicateGroup
-from explorer.report.render import DUP_GROUPS_PAGE, ReportData, write_report
+from explorer.report.data import ReportData
+from explorer.report.payload import DUP_GROUPS_PAGE
+from explorer.report.render import write_report
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser
 
-from explorer.report.render import ReportData, write_report
+from explorer.report.data import ReportData
+from explorer.report.render import write_report
 
 pytestmark = pytest.mark.slow
 

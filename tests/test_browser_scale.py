@@ -51,7 +51,8 @@ import pytest
 from test_browser import REPO, _require_browser, check_report_in_browser
 
 from explorer.analysis.search import EXACT_GRAPH_LIMIT
-from explorer.report.render import EMBED_LIMIT, WEBGL_MIN_POINTS
+from explorer.report.figure import WEBGL_MIN_POINTS
+from explorer.report.render import EMBED_LIMIT
 
 pytestmark = pytest.mark.slow
 

@@ -309,7 +309,7 @@ def test_report_captions_are_escaped_and_never_a_location(tmp_path: Path) -> Non
 
 
 def test_report_facets_payload() -> None:
-    from explorer.report.render import _facet_payload
+    from explorer.report.payload import _facet_payload
 
     payload = _facet_payload({"Year taken": ["2019", None, "2019", "2021"], "Camera": [None] * 4})
     assert payload == [

@@ -14,7 +14,7 @@ from explorer.analysis.search import exact_neighbor_graph, fit_projection, norma
 from explorer.features.backbones import BackboneInfo
 from explorer.jobs.build import add, build
 from explorer.jobs.explore import analyse, report
-from explorer.report.assets import write_sidecar
+from explorer.report.thumbnails import write_sidecar
 from explorer.store.index import MB, ImageRecord, Index, IndexData, save_index
 from tests.conftest import FAMILIES, Loads, make_family_image
 

@@ -22,8 +22,9 @@ from explorer.analysis.compute import cluster, embed_2d, find_duplicates, repres
 from explorer.analysis.duplicates import pairs_near
 from explorer.analysis.search import neighbor_graph, normalize
 from explorer.errors import ExplorerError
-from explorer.report.assets import SIDECAR_MARKER, THUMB_BYTES_CAP
-from explorer.report.render import BYTES_PER_IMAGE, ReportData, write_report
+from explorer.report.data import ReportData
+from explorer.report.render import write_report
+from explorer.report.thumbnails import BYTES_PER_IMAGE, SIDECAR_MARKER, THUMB_BYTES_CAP
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 HOSTILE_RAW = "<img src=x onerror=alert(1)>"

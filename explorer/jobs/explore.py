@@ -199,7 +199,8 @@ def report(
     )
     from explorer.features.backbones import default_dup_threshold
     from explorer.inputs.capture import describe, facets
-    from explorer.report.render import ReportData, write_report
+    from explorer.report.data import ReportData
+    from explorer.report.render import write_report
     from explorer.store.tags import load_tags
 
     started = time.perf_counter()
