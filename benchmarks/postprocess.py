@@ -39,7 +39,7 @@ Optional extras (not in ``total_s``): ``--query`` times ``explorer.query.similar
 for an indexed image in this process (first call, then the best of 5) and
 ``python -m explorer similar`` as a fresh process (best of 3); ``--browser``
 opens the report in headless Chromium with ``check_report_in_browser`` from
-``tests/test_browser.py`` and saves ``screenshot.png`` next to it; ``--recall M``
+``tests/browser_harness.py`` and saves ``screenshot.png`` next to it; ``--recall M``
 compares the approximate neighbour graph with the exact one on M sampled rows.
 
 Synthetic data: a mixture of Gaussian clusters (``min(300, n // 40)``, sizes
@@ -357,10 +357,10 @@ def time_queries(index_path: Path, query: Path, *, repeat: int = 5) -> dict[str,
 
 
 def check_browser(html: Path, screenshot: Path) -> dict[str, Any]:
-    """``check_report_in_browser`` from tests/test_browser.py on the report."""
+    """``check_report_in_browser`` from tests/browser_harness.py on the report."""
     tests = Path(__file__).resolve().parents[1] / "tests"
     sys.path.insert(0, str(tests))
-    from test_browser import check_report_in_browser
+    from browser_harness import check_report_in_browser
 
     r = check_report_in_browser(html, HOSTILE, screenshot=screenshot, timeout_ms=120_000)
     keep = ("load_s", "n", "hostile_index", "searched_pin", "pinned_name", "injected")

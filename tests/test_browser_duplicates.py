@@ -20,10 +20,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def data() -> ReportData:
-    from test_browser import _require_browser
+    from browser_harness import require_browser
     from test_report import make_report_data
 
-    _require_browser()
+    require_browser()
     base = make_report_data(n_per_family=8)
     n = len(base.paths)
     # 16 groups: one exact pair (5 and the last image), one of 7 near images, 14 pairs
@@ -52,23 +52,10 @@ def data() -> ReportData:
 
 @pytest.fixture
 def page(data: ReportData, tmp_path: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+    from browser_harness import browser_page
 
-    path = write_report(data, tmp_path / "dups.html")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            pg = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
-            pg.set_default_timeout(15_000)
-            errors: list[str] = []
-            pg.on("pageerror", lambda e: errors.append(str(e)))
-            pg.goto(path.as_uri())
-            pg.wait_for_function("document.body.dataset.ready === '1'")
-            yield pg
-            assert errors == []
-        finally:
-            browser.close()
+    with browser_page(write_report(data, tmp_path / "dups.html")) as pg:
+        yield pg
 
 
 def test_duplicate_list_is_paged(page: Any, data: ReportData) -> None:

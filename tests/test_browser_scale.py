@@ -48,7 +48,7 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-from test_browser import REPO, _require_browser, check_report_in_browser
+from browser_harness import REPO, check_report_in_browser, require_browser
 
 from explorer.analysis.search import EXACT_GRAPH_LIMIT
 from explorer.report.figure import WEBGL_MIN_POINTS
@@ -138,7 +138,7 @@ def build_synthetic_index(folder: Path, n: int, *, dim: int = DIM, seed: int = S
 
 @pytest.fixture(scope="module")
 def large_report(tmp_path_factory: pytest.TempPathFactory) -> LargeReport:
-    _require_browser()
+    require_browser()
     from explorer.jobs.explore import REPORT_NEIGHBORS, report
     from explorer.store.index import Index
 

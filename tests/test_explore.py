@@ -102,7 +102,7 @@ def test_cli_report_and_info(families: Path, tmp_path: Path, fake_backbone: Load
 @pytest.mark.slow
 def test_pipeline_report_in_a_real_browser(tmp_path: Path) -> None:
     """`explorer build` (real process) on a folder holding the hostile name, opened in Chromium."""
-    from test_browser import check_report_in_browser
+    from browser_harness import check_report_in_browser
 
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -8,10 +8,8 @@ import itertools
 import json
 import re
 import stat
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -21,10 +19,9 @@ from PIL import Image, ImageDraw
 from explorer.analysis.compute import cluster, embed_2d, find_duplicates, representatives
 from explorer.analysis.duplicates import pairs_near
 from explorer.analysis.search import neighbor_graph, normalize
-from explorer.errors import ExplorerError
 from explorer.report.data import ReportData
 from explorer.report.render import write_report
-from explorer.report.thumbnails import BYTES_PER_IMAGE, SIDECAR_MARKER, THUMB_BYTES_CAP
+from explorer.report.thumbnails import THUMB_BYTES_CAP
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 HOSTILE_RAW = "<img src=x onerror=alert(1)>"
@@ -328,70 +325,6 @@ def test_undecodable_names_show_a_replacement_character(report_html: str) -> Non
     assert isinstance(paths, list) and paths[2] == "red/latin1-caf\ufffd.jpg"
 
 
-def test_sidecar_mode_above_the_limit(report_data: ReportData, tmp_path: Path) -> None:
-    out = write_report(report_data, tmp_path / "my report.html", embed_limit=10)
-    folder = tmp_path / "my report_files"
-    text = out.read_text(encoding="utf-8")
-    assert "data:image/webp" not in text
-    files = sorted(p.name for p in folder.iterdir())
-    n = len(report_data.paths)
-    assert files == sorted([SIDECAR_MARKER] + [f"{i:06d}.webp" for i in range(n)])
-    thumbs = page_data(text)["thumbs"]
-    assert thumbs == [f"my%20report_files/{i:06d}.webp" for i in range(n)]
-    assert (folder / "000003.webp").read_bytes() == report_data.thumbnails[3]
-    # Rewriting replaces the folder; going back under the limit removes it.
-    (folder / "000003.webp").write_bytes(b"stale")
-    write_report(report_data, out, embed_limit=10)
-    assert (folder / "000003.webp").read_bytes() == report_data.thumbnails[3]
-    write_report(report_data, out)
-    assert not folder.exists()
-    assert "data:image/webp" in out.read_text(encoding="utf-8")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["my report.html"]
-
-
-def test_sidecar_mode_refuses_a_foreign_folder(report_data: ReportData, tmp_path: Path) -> None:
-    (tmp_path / "r_files").mkdir()
-    (tmp_path / "r_files" / "mine.txt").write_text("keep me")
-    with pytest.raises(ExplorerError, match="r_files"):
-        write_report(report_data, tmp_path / "r.html", embed_limit=0)
-    assert (tmp_path / "r_files" / "mine.txt").read_text() == "keep me"
-    assert not (tmp_path / "r.html").exists()
-
-
-def test_size_per_image_within_budget(tmp_path: Path) -> None:
-    # noise=12 gives 160 px WebPs of about 2.7 KB, like the photos in data/sample.
-    data = make_report_data(n_per_family=30, noise=12.0)
-    assert 2000 < np.mean([len(t) for t in data.thumbnails]) < 3500
-    small = write_report(make_report_data(n_per_family=10, noise=12.0), tmp_path / "a.html")
-    large = write_report(data, tmp_path / "b.html")
-    per_image = (large.stat().st_size - small.stat().st_size) / (4 * 20)
-    assert per_image <= BYTES_PER_IMAGE, per_image
-
-
-def test_oversized_thumbnails_are_reencoded_within_budget(tmp_path: Path) -> None:
-    data = make_report_data(n_per_family=6, noise=40.0)  # noise does not compress
-    assert np.mean([len(t) for t in data.thumbnails]) > THUMB_BYTES_CAP
-    text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
-    thumbs = page_data(text)["thumbs"]
-    assert isinstance(thumbs, list)
-    for uri in thumbs:
-        assert uri.startswith("data:image/webp;base64,")
-        raw = base64.b64decode(uri.split(",", 1)[1])
-        assert len(raw) <= THUMB_BYTES_CAP
-        with Image.open(io.BytesIO(raw)) as im:
-            assert max(im.size) <= 160
-
-
-def test_unknown_thumbnail_bytes_get_a_placeholder(report_data: ReportData, tmp_path: Path) -> None:
-    thumbs = list(report_data.thumbnails)
-    thumbs[4] = b"<svg onload=alert(1)>"
-    data = ReportData(**{**report_data.__dict__, "thumbnails": thumbs})
-    text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
-    uri = page_data(text)["thumbs"]
-    assert isinstance(uri, list) and uri[4].startswith("data:image/svg+xml;base64,")
-    assert "onload=alert" not in text
-
-
 def test_write_is_atomic_and_readable(report_data: ReportData, tmp_path: Path) -> None:
     out = tmp_path / "deep" / "r.html"
     out.parent.mkdir()
@@ -421,59 +354,3 @@ def test_large_collections_use_webgl(tmp_path: Path) -> None:
     )
     text = write_report(data, tmp_path / "big.html").read_text(encoding="utf-8")
     assert '"output_backend":"webgl"' in text
-
-
-@pytest.mark.parametrize(
-    ("change", "name"),
-    [
-        ({"thumbnails": []}, "thumbnails"),
-        ({"coords": np.zeros((3, 2), dtype=np.float32)}, "coords"),
-        ({"labels": np.zeros(3, dtype=np.int32)}, "labels"),
-        ({"neighbor_scores": np.zeros((3, 5), dtype=np.float32)}, "neighbor_scores"),
-        ({"cluster_names": ["only one"]}, "cluster_names"),
-        ({"paths": []}, "paths"),
-        ({"neighbors": np.full((33, 5), 99, dtype=np.int32)}, "neighbors"),
-        ({"representatives": [[0], [1], [2], [500]]}, "representatives"),
-    ],
-)
-def test_inconsistent_data_is_rejected(
-    report_data: ReportData, tmp_path: Path, change: dict[str, object], name: str
-) -> None:
-    data = ReportData(**{**report_data.__dict__, **change})
-    with pytest.raises(ValueError, match=name):
-        write_report(data, tmp_path / "r.html")
-
-
-@pytest.mark.parametrize(
-    ("change", "name"),
-    [
-        (lambda d: {"tags": d.tags[:-1]}, "tags"),
-        (lambda d: {"tags": ["warm"] * len(d.paths)}, "tags"),
-        (lambda d: {"tags": [[1]] * len(d.paths)}, "tags"),
-        (lambda d: {"exact_duplicates": [*d.exact_duplicates, False]}, "exact_duplicates"),
-        (lambda d: {"duplicate_keepers": []}, "duplicate_keepers"),
-        (lambda d: {"duplicate_keepers": [0]}, "duplicate_keepers"),  # not a member
-        (lambda d: {"duplicate_histogram": [(0.9, 1), (0.8, 2)]}, "duplicate_histogram"),
-        (lambda d: {"duplicate_histogram": [(0.8, 2), (0.8, 2)]}, "duplicate_histogram"),
-        (lambda d: {"duplicate_histogram": [(0.8, -1)]}, "duplicate_histogram"),
-        (lambda d: {"duplicate_histogram": [(float("nan"), 1)]}, "duplicate_histogram"),
-        (lambda d: {"duplicate_histogram": [(0.8,)]}, "duplicate_histogram"),
-        (lambda d: {"dup_threshold": 1.5}, "dup_threshold"),
-        (lambda d: {"dup_threshold": float("nan")}, "dup_threshold"),
-    ],
-)
-def test_inconsistent_optional_fields_are_rejected(
-    report_data: ReportData,
-    tmp_path: Path,
-    change: Callable[[ReportData], dict[str, Any]],
-    name: str,
-) -> None:
-    data = replace(report_data, **change(report_data))
-    with pytest.raises(ValueError, match=f"data.{name} "):
-        write_report(data, tmp_path / "r.html")
-    assert not (tmp_path / "r.html").exists()
-
-
-def test_negative_embed_limit_is_rejected(report_data: ReportData, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="embed_limit"):
-        write_report(report_data, tmp_path / "r.html", embed_limit=-1)

@@ -115,3 +115,12 @@ def test_static_text_that_would_end_its_element_is_refused(text: str, tag: str) 
 def test_static_files_are_inlined_whole() -> None:
     assert str(assets.stylesheet()) == assets.read_static("report.css")
     assert str(assets.script()) == assets.read_static("report.js")
+
+
+def test_importing_the_report_imports_neither_jinja_nor_bokeh() -> None:
+    code = (
+        "import sys, explorer.report.render;"
+        "print(','.join(m for m in ('jinja2', 'markupsafe', 'bokeh') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
