@@ -228,6 +228,17 @@ def test_hostile_names_never_appear_raw(tmp_path: Path) -> None:
     assert isinstance(clusters, list) and clusters[0]["name"] == HOSTILE
 
 
+def test_header_text_is_escaped_once(tmp_path: Path) -> None:
+    data = make_report_data(n_per_family=3, title='<b>"T" & co</b>')
+    data = replace(data, root="/x/<y>", summary={"<k>": QUOTED})
+    text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<h1>&lt;b&gt;&#34;T&#34; &amp; co&lt;/b&gt;</h1>" in text
+    assert '<div class="root">/x/&lt;y&gt;</div>' in text
+    assert "<dt>&lt;k&gt;</dt><dd>Tom &amp; &#34;Jerry&#34; &#39;quoted&#39;.jpg</dd>" in text
+    assert "<title>&lt;b&gt;&#34;T&#34; &amp; co&lt;/b&gt;</title>" in text
+    assert "&amp;lt;" not in text and "&amp;#" not in text  # never escaped twice
+
+
 def test_hostile_tags_and_cluster_names_never_appear_raw(
     report_data: ReportData, tmp_path: Path
 ) -> None:
