@@ -168,6 +168,7 @@ def _run(
     )
 
 
+@pytest.mark.slow
 def test_subprocess_default_index_and_no_tensorflow_for_lookups(
     families: Path, tmp_path: Path
 ) -> None:

@@ -257,6 +257,7 @@ def test_11_ctrl_c_during_report_says_what_was_interrupted(
 # 12 ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_12_a_slow_start_is_not_a_hanging_decode(
     families: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

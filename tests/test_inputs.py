@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from tests.test_images import BLUE, RED, _bomb_png, _oriented_jpeg, encode, jpeg, png
@@ -129,6 +130,7 @@ def _explorer(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
+@pytest.mark.slow
 def test_every_input_case_through_the_cli(tmp_path: Path) -> None:
     indexed, skips, ignored = _folder(tmp_path / "photos")
     env = {**os.environ, "EXPLORER_INDEX": str(tmp_path / "idx")}

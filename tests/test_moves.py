@@ -91,6 +91,7 @@ def test_move_is_refused_when_a_target_exists(indexed: tuple[Path, Path], tmp_pa
         undo_moves(tmp_path / "nowhere")
 
 
+@pytest.mark.slow
 def test_sigkill_during_move_loses_no_file(indexed: tuple[Path, Path], tmp_path: Path) -> None:
     photos, index = indexed
     before = _digests(photos)

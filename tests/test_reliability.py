@@ -101,6 +101,7 @@ def reference(photos: Path, tmp_path: Path) -> Path:
         ("write:8", 24),  # inside the index's second data file (after 6 chunks)
     ],
 )
+@pytest.mark.slow
 def test_kill_then_rerun_equals_an_uninterrupted_build(
     photos: Path, tmp_path: Path, reference: Path, fault: str, checkpointed: int
 ) -> None:
@@ -119,6 +120,7 @@ def test_kill_then_rerun_equals_an_uninterrupted_build(
     assert _leftovers(index) == []
 
 
+@pytest.mark.slow
 def test_kill_during_a_rebuild_keeps_the_old_index(photos: Path, tmp_path: Path) -> None:
     index = tmp_path / "idx"
     assert _build(photos, index).returncode == 0
@@ -201,6 +203,7 @@ def test_arbitrary_byte_names_round_trip_and_stay_text_in_the_report(names: list
 @pytest.mark.parametrize(
     ("fault", "reason"), [("decode-crash", "decoder_crash"), ("decode-hang", "decode_timeout")]
 )
+@pytest.mark.slow
 def test_poison_file_is_quarantined_instead_of_killing_every_run(
     photos: Path, tmp_path: Path, fault: str, reason: str
 ) -> None:

@@ -502,6 +502,7 @@ def _commit_forever(index: str, stop: multiprocessing.synchronize.Event) -> None
         save_index(Path(index), data)
 
 
+@pytest.mark.slow
 def test_readers_never_see_damage_while_a_writer_commits(built: tuple[Path, Path]) -> None:
     _, index = built
     ctx = multiprocessing.get_context("fork")
