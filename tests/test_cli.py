@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from explorer.cli.main import app
-from tests.conftest import Loads
+from tests.helpers import Loads
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 COMMANDS = [

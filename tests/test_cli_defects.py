@@ -32,7 +32,7 @@ from explorer.features.backbones import (
 )
 from explorer.store.index import Index
 from explorer.store.tags import load_tags
-from tests.conftest import Loads
+from tests.helpers import Loads
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[1]

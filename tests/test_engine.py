@@ -28,7 +28,7 @@ from explorer.errors import UsageError
 from explorer.jobs.build import BuildSummary, build
 from explorer.jobs.engine import Engine
 from explorer.store.index import Index
-from tests.conftest import FAMILIES, make_family_image
+from tests.helpers import FAMILIES, family_images, make_family_image
 
 RAY = Engine("ray")
 CLIPART = Path(__file__).parent / "data" / "clipart"
@@ -52,12 +52,7 @@ def ray_local() -> Iterator[None]:
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
     """30 images in 3 colour families plus one file of each kind of bad input."""
-    root = tmp_path / "photos"
-    (root / "sub").mkdir(parents=True)
-    for i in range(30):
-        name, colour = list(FAMILIES.items())[i % 3]
-        folder = root / "sub" if i % 7 == 0 else root
-        make_family_image(folder / f"{name}-{i:02d}.png", colour, seed=200 + i)
+    root = family_images(tmp_path / "photos", 30, first_seed=200, digits=2, nested_every=7)
     (root / "truncated.png").write_bytes((root / "green-01.png").read_bytes()[:400])
     (root / "not-an-image.jpg").write_bytes(b"this is text, not a JPEG\n" * 20)
     (root / "empty.png").write_bytes(b"")
