@@ -159,6 +159,7 @@ def test_embed_2d_validates() -> None:
         embed_2d(x, neighbors=nbrs[:5], scores=scores[:5])
 
 
+@pytest.mark.slow
 def test_embed_2d_never_builds_an_n_by_n_matrix() -> None:
     # Without a precomputed graph umap would compute all pairwise distances for
     # n < 4096 (a 3000 x 3000 float32 matrix is 36 MB); numpy allocations are

@@ -11,14 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from PIL import Image
 from typer.testing import CliRunner
 
 from explorer.analysis.clusters import cluster_names, imagenet_names
@@ -30,13 +27,8 @@ from explorer.jobs.build import add, build
 from explorer.jobs.catalog import clusters, duplicates, export_rows, tag
 from explorer.store.index import Index
 from explorer.store.tags import load_tags
+from tests.helpers import grid_image, make_catalog_photos
 
-COLOURS = {
-    "red": (210, 40, 40),
-    "green": (40, 170, 70),
-    "blue": (40, 70, 210),
-    "yellow": (220, 200, 40),
-}
 # chosen ImageNet classes per family: (class id, probability)
 CLASSES = {
     "red": [(281, 0.5), (282, 0.3), (285, 0.15)],  # tabby / tiger cat / Egyptian cat
@@ -50,35 +42,6 @@ EXPECTED_GROUPS = [
     {"green-2.jpg", "green-2-copy.jpg"},
 ]
 runner = CliRunner()
-
-
-def _grid(colour: tuple[int, int, int], seed: int, size: int = 256) -> Image.Image:
-    """An 8x8 grid of colours near ``colour``, with fine grain like a photo."""
-    rng = np.random.default_rng(seed)
-    grid = np.array(colour, dtype=np.float32) + rng.normal(0, 60, (8, 8, 3))
-    big = np.repeat(np.repeat(grid, size // 8, axis=0), size // 8, axis=1)
-    big += rng.normal(0, 6, big.shape)
-    return Image.fromarray(np.clip(big, 0, 255).astype(np.uint8))
-
-
-def make_photos(root: Path) -> Path:
-    """Four colour families of four distinct images, plus three known duplicate groups."""
-    root.mkdir(parents=True)
-    for f, (name, colour) in enumerate(COLOURS.items()):
-        for i in range(4):
-            _grid(colour, seed=100 * f + i).save(root / f"{name}-{i}.jpg", quality=95)
-    red = Image.open(root / "red-0.jpg")
-    red.resize((128, 128), Image.Resampling.LANCZOS).save(root / "red-0-small.jpg", quality=95)
-    red.save(root / "red-0-q40.jpg", quality=40)
-    blue = Image.open(root / "blue-1.jpg")
-    exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90° clockwise to display": store the pixels turned the other way
-    blue.transpose(Image.Transpose.ROTATE_90).save(
-        root / "blue-1-exif6.jpg", quality=80, exif=exif.tobytes()
-    )
-    shutil.copy(root / "green-2.jpg", root / "green-2-copy.jpg")
-    os.utime(root / "green-2-copy.jpg", ns=(2_000_000_000_000_000_000,) * 2)  # the newer one
-    return root
 
 
 class ClassBackbone:
@@ -114,7 +77,7 @@ def _build(photos: Path, index: Path) -> None:
 def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """One folder and index (with its analysis) shared by the read-only tests."""
     base = tmp_path_factory.mktemp("catalog")
-    photos, index = make_photos(base / "photos"), base / "idx"
+    photos, index = make_catalog_photos(base / "photos"), base / "idx"
     _build(photos, index)
     clusters(index)  # compute and store the analysis once
     return photos, index
@@ -183,7 +146,7 @@ def test_cluster_names_without_classes_and_class_table() -> None:
 def test_tags_survive_rebuilds_and_add(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = BackboneSpec("classfake", "grid", 192, "test", False, lambda ref, seed: ClassBackbone())
     monkeypatch.setitem(backbones.BACKBONES, "classfake", spec)
-    photos, index = make_photos(tmp_path / "photos"), tmp_path / "idx"
+    photos, index = make_catalog_photos(tmp_path / "photos"), tmp_path / "idx"
     _build(photos, index)
     idx, summaries, labels = clusters(index)
     red = labels[[r.path for r in idx.records].index("red-1.jpg")]
@@ -196,10 +159,10 @@ def test_tags_survive_rebuilds_and_add(tmp_path: Path, monkeypatch: pytest.Monke
         tag(index, "x", cluster=99)
     before = load_tags(index)
     assert before["green-0.jpg"] == ["indoor"] and "blue-0.jpg" not in before
-    _grid((200, 200, 200), seed=9).save(photos / "grey-new.jpg")
+    grid_image((200, 200, 200), seed=9).save(photos / "grey-new.jpg")
     _build(photos, index)
     extra = tmp_path / "extra.jpg"
-    _grid((200, 200, 200), seed=10).save(extra)
+    grid_image((200, 200, 200), seed=10).save(extra)
     add([extra], index_path=index)
     assert load_tags(index) == before
     rows = {r["path"]: r for r in export_rows(index)}

@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from explorer.cli.main import app
-from tests.conftest import Loads
+from tests.helpers import Loads
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 COMMANDS = [
@@ -168,6 +168,7 @@ def _run(
     )
 
 
+@pytest.mark.slow
 def test_subprocess_default_index_and_no_tensorflow_for_lookups(
     families: Path, tmp_path: Path
 ) -> None:

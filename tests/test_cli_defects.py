@@ -32,7 +32,7 @@ from explorer.features.backbones import (
 )
 from explorer.store.index import Index
 from explorer.store.tags import load_tags
-from tests.conftest import Loads
+from tests.helpers import Loads
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[1]
@@ -257,6 +257,7 @@ def test_11_ctrl_c_during_report_says_what_was_interrupted(
 # 12 ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_12_a_slow_start_is_not_a_hanging_decode(
     families: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

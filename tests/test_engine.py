@@ -28,7 +28,7 @@ from explorer.errors import UsageError
 from explorer.jobs.build import BuildSummary, build
 from explorer.jobs.engine import Engine
 from explorer.store.index import Index
-from tests.conftest import FAMILIES, make_family_image
+from tests.helpers import FAMILIES, family_images, make_family_image
 
 RAY = Engine("ray")
 CLIPART = Path(__file__).parent / "data" / "clipart"
@@ -52,12 +52,7 @@ def ray_local() -> Iterator[None]:
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
     """30 images in 3 colour families plus one file of each kind of bad input."""
-    root = tmp_path / "photos"
-    (root / "sub").mkdir(parents=True)
-    for i in range(30):
-        name, colour = list(FAMILIES.items())[i % 3]
-        folder = root / "sub" if i % 7 == 0 else root
-        make_family_image(folder / f"{name}-{i:02d}.png", colour, seed=200 + i)
+    root = family_images(tmp_path / "photos", 30, first_seed=200, digits=2, nested_every=7)
     (root / "truncated.png").write_bytes((root / "green-01.png").read_bytes()[:400])
     (root / "not-an-image.jpg").write_bytes(b"this is text, not a JPEG\n" * 20)
     (root / "empty.png").write_bytes(b"")
@@ -83,6 +78,7 @@ def _same_index(a: Path, b: Path, *, atol: float = 1e-6) -> None:
     assert x.skipped == y.skipped
 
 
+@pytest.mark.slow
 def test_ray_and_local_give_the_same_index_with_bad_files(
     ray_local: None, photos: Path, tmp_path: Path
 ) -> None:
@@ -98,6 +94,7 @@ def test_ray_and_local_give_the_same_index_with_bad_files(
     )
 
 
+@pytest.mark.slow
 def test_ray_rebuild_extracts_only_new_files(ray_local: None, photos: Path, tmp_path: Path) -> None:
     _build(photos, tmp_path / "idx", RAY)
     make_family_image(photos / "blue-new.png", FAMILIES["blue"], seed=999)
@@ -105,6 +102,7 @@ def test_ray_rebuild_extracts_only_new_files(ray_local: None, photos: Path, tmp_
     assert (again.indexed, again.unchanged, again.images) == (1, 30, 31)
 
 
+@pytest.mark.slow
 def test_killed_worker_is_retried_and_nothing_is_lost_or_doubled(
     ray_local: None, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,6 +122,7 @@ def test_killed_worker_is_retried_and_nothing_is_lost_or_doubled(
     _same_index(tmp_path / "local", tmp_path / "ray")
 
 
+@pytest.mark.slow
 def test_poison_file_is_quarantined_with_the_local_reason(
     ray_local: None, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -139,6 +138,7 @@ def test_poison_file_is_quarantined_with_the_local_reason(
     assert again.skipped == summary.skipped and not again.model_loaded
 
 
+@pytest.mark.slow
 def test_hanging_decode_is_quarantined_as_decode_timeout(
     ray_local: None, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,6 +148,7 @@ def test_hanging_decode_is_quarantined_as_decode_timeout(
     assert summary.skipped.get("decode_timeout") == 1 and summary.images == 29
 
 
+@pytest.mark.slow
 def test_interrupted_ray_build_resumes_from_its_checkpoints(
     ray_local: None, photos: Path, tmp_path: Path
 ) -> None:
@@ -170,6 +171,7 @@ def test_interrupted_ray_build_resumes_from_its_checkpoints(
     _same_index(tmp_path / "local", tmp_path / "ray")
 
 
+@pytest.mark.slow
 def test_lite0_on_ray_workers_matches_local(ray_local: None, tmp_path: Path) -> None:
     photos = tmp_path / "clipart"
     for folder in ("clocks", "fruit", "smileys"):
@@ -186,6 +188,7 @@ def test_lite0_on_ray_workers_matches_local(ray_local: None, tmp_path: Path) -> 
     assert np.mean(ca[0][:, 0] == cb[0][:, 0]) >= 0.9  # same top class (near-ties may swap)
 
 
+@pytest.mark.slow
 def test_cli_ray_engine(ray_local: None, photos: Path, tmp_path: Path) -> None:
     args = ["build", str(photos), "--index", str(tmp_path / "idx"), "--backbone", "pixels"]
     result = CliRunner().invoke(app, [*args, "--engine", "ray", "--workers", "2", "--no-report"])
@@ -214,6 +217,7 @@ def test_without_ray_the_cli_says_what_to_install(
     assert not (tmp_path / "idx").exists()
 
 
+@pytest.mark.slow
 def test_cli_starts_its_own_local_ray_instance(photos: Path, tmp_path: Path) -> None:
     """A real ``explorer build --engine ray`` process starts (and stops) a local Ray."""
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "EXPLORER_FAULT")}

@@ -16,9 +16,8 @@ from explorer.cli.main import app
 from explorer.jobs.build import build
 from explorer.jobs.explore import default_report_path, report
 from explorer.store.index import Index
-from tests.conftest import FAMILIES, Loads, make_family_image
+from tests.helpers import FAMILIES, HOSTILE, Loads, make_family_image
 
-HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 runner = CliRunner()
 
 

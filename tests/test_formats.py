@@ -27,7 +27,7 @@ from explorer.inputs.images import (
 )
 from explorer.jobs.build import build
 from explorer.store.index import Index
-from tests.test_images import BLUE, RED, close_to, write
+from tests.helpers import BLUE, RED, close_to, write
 
 DATA = Path(__file__).parent / "data"
 FORMATS = {"HEIF": ".heic", "AVIF": ".avif"}

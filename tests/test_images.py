@@ -6,10 +6,8 @@ import hashlib
 import io
 import os
 import socket
-import struct
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,34 +33,22 @@ from explorer.inputs.images import (
     scan_folder,
     scan_paths,
 )
-
-RED = (255, 0, 0)
-GREEN = (0, 255, 0)
-BLUE = (0, 0, 255)
-WHITE = (255, 255, 255)
-
+from tests.helpers import (
+    BLUE,
+    GREEN,
+    RED,
+    WHITE,
+    bomb_png,
+    close_to,
+    encode,
+    jpeg,
+    name_bytes,
+    oriented_jpeg,
+    png,
+    write,
+)
 
 # ---------------------------------------------------------------- helpers
-
-
-def encode(im: Image.Image, fmt: str, **params: Any) -> bytes:
-    out = io.BytesIO()
-    im.save(out, fmt, **params)
-    return out.getvalue()
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
-def png(colour: tuple[int, int, int] = RED, size: tuple[int, int] = (32, 24)) -> bytes:
-    return encode(Image.new("RGB", size, colour), "PNG")
-
-
-def jpeg(colour: tuple[int, int, int] = BLUE, size: tuple[int, int] = (32, 24)) -> bytes:
-    return encode(Image.new("RGB", size, colour), "JPEG")
 
 
 def noise(fmt: str, size: tuple[int, int] = (90, 120)) -> bytes:
@@ -82,10 +68,6 @@ def skipped(path: Path) -> SkipReason:
     assert isinstance(result, Skipped), result
     assert result.path == path
     return result.reason
-
-
-def close_to(pixel: Any, colour: tuple[int, int, int], tolerance: int = 12) -> bool:
-    return bool(np.all(np.abs(np.asarray(pixel, dtype=int) - np.asarray(colour)) <= tolerance))
 
 
 def names(scan: Scan) -> list[str]:
@@ -177,17 +159,8 @@ def test_loader_keeps_pillow_strict_about_truncation() -> None:
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 
-def _bomb_png() -> bytes:
-    """A valid 1x1 PNG whose IHDR then claims 20000 x 20000 pixels (CRC fixed)."""
-    data = bytearray(png(RED, (1, 1)))
-    assert data[12:16] == b"IHDR"
-    data[16:24] = struct.pack(">II", 20_000, 20_000)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    return bytes(data)
-
-
 def test_decompression_bomb_is_too_large_and_fast(tmp_path: Path) -> None:
-    path = write(tmp_path / "bomb.png", _bomb_png())
+    path = write(tmp_path / "bomb.png", bomb_png())
     start = time.perf_counter()
     result = load_image(path)
     assert isinstance(result, Skipped)
@@ -199,7 +172,7 @@ def test_bomb_check_does_not_depend_on_pillow_global(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
-    assert skipped(write(tmp_path / "bomb.png", _bomb_png())) is SkipReason.TOO_LARGE
+    assert skipped(write(tmp_path / "bomb.png", bomb_png())) is SkipReason.TOO_LARGE
 
 
 def test_large_legal_jpeg(tmp_path: Path) -> None:
@@ -316,21 +289,12 @@ def test_animation_gives_first_frame(tmp_path: Path, fmt: str) -> None:
 # ---------------------------------------------------------------- orientation
 
 
-def _oriented_jpeg(orientation: int) -> bytes:
-    """40 x 20 stored pixels, top-left quadrant red, the rest blue."""
-    im = Image.new("RGB", (40, 20), BLUE)
-    im.paste(RED, (0, 0, 20, 10))
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    return encode(im, "JPEG", quality=95, exif=exif.tobytes())
-
-
 @pytest.mark.parametrize(
     ("orientation", "red_at"),
     [(1, (56, 56)), (6, (56, 168)), (8, (168, 56)), (3, (168, 168))],
 )
 def test_exif_orientation(tmp_path: Path, orientation: int, red_at: tuple[int, int]) -> None:
-    result = loaded(write(tmp_path / "o.jpg", _oriented_jpeg(orientation)))
+    result = loaded(write(tmp_path / "o.jpg", oriented_jpeg(orientation)))
     swapped = orientation in (5, 6, 7, 8)
     assert (result.width, result.height) == ((20, 40) if swapped else (40, 20))
     quadrants = [(56, 56), (56, 168), (168, 56), (168, 168)]  # (row, col) centres
@@ -698,9 +662,7 @@ def test_corrupted_valid_file_never_raises(
     _check(load_image(write(tmp_path_factory.mktemp("mut") / "x.jpg", mutated)))
 
 
-_NAME_BYTES = st.binary(min_size=1, max_size=100).filter(
-    lambda b: b"/" not in b and b"\0" not in b and not b.startswith(b".")
-)
+_NAME_BYTES = name_bytes(100)
 
 
 @settings(max_examples=60, deadline=None)

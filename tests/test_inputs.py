@@ -14,11 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from tests.test_images import BLUE, RED, _bomb_png, _oriented_jpeg, encode, jpeg, png
-
-HOSTILE = "<img src=x onerror=alert(1)>.jpg"
+from tests.helpers import BLUE, HOSTILE, RED, bomb_png, encode, jpeg, oriented_jpeg, png
 
 
 def _heif(colour: tuple[int, int, int], fmt: str) -> bytes:
@@ -49,7 +48,7 @@ def _folder(root: Path) -> tuple[set[str], dict[str, str], int]:
         HOSTILE: jpeg(RED),
         "one-pixel.png": png(RED, (1, 1)),
         "thin.png": png(BLUE, (1000, 3)),
-        "rotated.jpg": _oriented_jpeg(6),
+        "rotated.jpg": oriented_jpeg(6),
         "rgba.png": encode(Image.new("RGBA", (20, 20), (255, 0, 0, 0)), "PNG"),
         "cmyk.jpg": encode(Image.new("CMYK", (20, 20), (0, 255, 255, 0)), "JPEG"),
         "grey16.png": encode(Image.new("I;16", (20, 20), 40000), "PNG"),
@@ -59,7 +58,7 @@ def _folder(root: Path) -> tuple[set[str], dict[str, str], int]:
         "text.jpg": b"just some text, not an image",
         "random.png": os.urandom(300),
         "truncated.jpg": jpeg(RED, (200, 200))[:300],
-        "bomb.png": _bomb_png(),
+        "bomb.png": bomb_png(),
         "IMG_0001.HEIC": _heif(RED, "HEIF"),
         "export.avif": _heif(BLUE, "AVIF"),
         "cut.heic": _heif(BLUE, "HEIF")[:200],
@@ -129,6 +128,7 @@ def _explorer(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
+@pytest.mark.slow
 def test_every_input_case_through_the_cli(tmp_path: Path) -> None:
     indexed, skips, ignored = _folder(tmp_path / "photos")
     env = {**os.environ, "EXPLORER_INDEX": str(tmp_path / "idx")}

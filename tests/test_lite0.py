@@ -50,6 +50,7 @@ def _pixels(*paths: Path) -> np.ndarray:
     return np.stack([im.pixels for im in images])  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_sample_photos_get_their_imagenet_class(backbone: lite0.Lite0Backbone) -> None:
     names = list(PHOTOS)
     emb = backbone.embed(_pixels(*(DATA / "skimage" / n for n in names)))
@@ -64,6 +65,7 @@ def test_sample_photos_get_their_imagenet_class(backbone: lite0.Lite0Backbone) -
     assert emb.probabilities.max(axis=1).min() > 0.3
 
 
+@pytest.mark.slow
 def test_backbone_info_and_outputs(backbone: lite0.Lite0Backbone, cache_home: Path) -> None:
     info = backbone.info
     assert (info.name, info.layer, info.dim) == ("efficientnet-lite0", "avgpool", 1280)
@@ -162,6 +164,7 @@ def test_vgg16_help_names_the_offline_backbone() -> None:
     assert "--backbone" not in backbones._weights_help()
 
 
+@pytest.mark.slow
 def test_cli_build_query_and_no_mixing(backbone: lite0.Lite0Backbone, tmp_path: Path) -> None:
     folder = tmp_path / "art"
     folder.mkdir()

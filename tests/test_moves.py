@@ -20,7 +20,7 @@ from explorer.errors import UsageError
 from explorer.jobs.build import build
 from explorer.jobs.catalog import duplicates
 from explorer.jobs.moves import JOURNAL, move_reviews, undo_moves
-from tests.test_catalog import make_photos
+from tests.helpers import make_catalog_photos
 
 runner = CliRunner()
 THRESHOLD = "0.95"
@@ -36,7 +36,7 @@ def _digests(root: Path) -> dict[str, str]:
 
 @pytest.fixture
 def indexed(tmp_path: Path) -> tuple[Path, Path]:
-    photos = make_photos(tmp_path / "photos")
+    photos = make_catalog_photos(tmp_path / "photos")
     (photos / "sub").mkdir()
     os.replace(photos / "red-0-q40.jpg", photos / "sub" / "red-0-q40.jpg")  # a nested path
     index = tmp_path / "idx"
@@ -91,6 +91,7 @@ def test_move_is_refused_when_a_target_exists(indexed: tuple[Path, Path], tmp_pa
         undo_moves(tmp_path / "nowhere")
 
 
+@pytest.mark.slow
 def test_sigkill_during_move_loses_no_file(indexed: tuple[Path, Path], tmp_path: Path) -> None:
     photos, index = indexed
     before = _digests(photos)

@@ -14,7 +14,7 @@ from explorer.jobs.build import add, build
 from explorer.jobs.similar import similar
 from explorer.store.checkpoints import read_chunks
 from explorer.store.index import Index
-from tests.conftest import FAMILIES, Loads, make_family_image
+from tests.helpers import FAMILIES, Loads, make_family_image
 
 
 def _build(root: Path, index: Path, **kw: object) -> object:

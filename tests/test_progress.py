@@ -16,7 +16,7 @@ from explorer.jobs.build import add, build
 from explorer.jobs.explore import analyse, report
 from explorer.report.thumbnails import write_sidecar
 from explorer.store.index import MB, ImageRecord, Index, IndexData, save_index
-from tests.conftest import FAMILIES, Loads, make_family_image
+from tests.helpers import FAMILIES, Loads, make_family_image
 
 WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 "  # enough of a signature for the sidecar writer
 

@@ -24,19 +24,14 @@ from typer.testing import CliRunner
 from explorer.cli.main import app
 from explorer.store import index as index_mod
 from explorer.store.index import Index
-from tests.conftest import FAMILIES, make_family_image
+from tests.helpers import FAMILIES, family_images, make_family_image, name_bytes
 
 N_IMAGES = 24
 
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
-    root = tmp_path / "photos"
-    root.mkdir()
-    for i in range(N_IMAGES):
-        name, colour = list(FAMILIES.items())[i % 3]
-        make_family_image(root / f"{name}-{i:02d}.png", colour, seed=i)
-    return root
+    return family_images(tmp_path / "photos", N_IMAGES, digits=2)
 
 
 def _build(
@@ -101,6 +96,7 @@ def reference(photos: Path, tmp_path: Path) -> Path:
         ("write:8", 24),  # inside the index's second data file (after 6 chunks)
     ],
 )
+@pytest.mark.slow
 def test_kill_then_rerun_equals_an_uninterrupted_build(
     photos: Path, tmp_path: Path, reference: Path, fault: str, checkpointed: int
 ) -> None:
@@ -119,6 +115,7 @@ def test_kill_then_rerun_equals_an_uninterrupted_build(
     assert _leftovers(index) == []
 
 
+@pytest.mark.slow
 def test_kill_during_a_rebuild_keeps_the_old_index(photos: Path, tmp_path: Path) -> None:
     index = tmp_path / "idx"
     assert _build(photos, index).returncode == 0
@@ -162,15 +159,11 @@ def test_disk_full_keeps_the_previous_index(
     assert [p for p in index.iterdir() if ".tmp-" in p.name] == []
 
 
-_NAME_BYTES = st.binary(min_size=1, max_size=24).filter(
-    lambda b: b"/" not in b and b"\0" not in b and not b.startswith(b".")
-)
-
-
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     names=st.lists(
-        _NAME_BYTES | st.sampled_from([b"<img src=x onerror=alert(1)>", b"a&b\"'<"]),
+        name_bytes(24) | st.sampled_from([b"<img src=x onerror=alert(1)>", b"a&b\"'<"]),
         min_size=1,
         max_size=3,
         unique=True,
@@ -201,6 +194,7 @@ def test_arbitrary_byte_names_round_trip_and_stay_text_in_the_report(names: list
 @pytest.mark.parametrize(
     ("fault", "reason"), [("decode-crash", "decoder_crash"), ("decode-hang", "decode_timeout")]
 )
+@pytest.mark.slow
 def test_poison_file_is_quarantined_instead_of_killing_every_run(
     photos: Path, tmp_path: Path, fault: str, reason: str
 ) -> None:

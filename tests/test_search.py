@@ -147,6 +147,7 @@ def test_approximate_graph_finds_nearly_all_exact_neighbours() -> None:
     assert sorted(tiny[0].tolist()) == [1, 2]
 
 
+@pytest.mark.slow
 def test_graph_and_top_k_never_build_an_n_by_n_matrix() -> None:
     """Both work in blocks of rows: memory grows linearly in n, never as n x n."""
     import tracemalloc

@@ -37,17 +37,13 @@ from explorer.store.manifest import from_json
 from explorer.store.quarantine import load as load_quarantine
 from explorer.store.quarantine import result_within
 from explorer.store.tags import change_tags, load_tags
-from tests.conftest import FAMILIES, make_family_image
+from tests.helpers import FAMILIES, family_images, make_family_image
 
 runner = CliRunner()
 
 
 def _photos(root: Path, n: int = 6) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        name, colour = list(FAMILIES.items())[i % 3]
-        make_family_image(root / f"{name}-{i}.png", colour, seed=i)
-    return root
+    return family_images(root, n)
 
 
 def _build(photos: Path, index: Path, *extra: str) -> object:
@@ -502,6 +498,7 @@ def _commit_forever(index: str, stop: multiprocessing.synchronize.Event) -> None
         save_index(Path(index), data)
 
 
+@pytest.mark.slow
 def test_readers_never_see_damage_while_a_writer_commits(built: tuple[Path, Path]) -> None:
     _, index = built
     ctx = multiprocessing.get_context("fork")
