@@ -22,7 +22,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from explorer.analysis.clusters import cluster_names, imagenet_names
-from explorer.cli.main import app
+from explorer.cli import app
 from explorer.errors import UsageError
 from explorer.features import backbones
 from explorer.features.backbones import BackboneInfo, BackboneSpec, Embedding

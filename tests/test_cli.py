@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from explorer.cli.main import app
+from explorer.cli import app
 from tests.conftest import Loads
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -185,7 +185,7 @@ def test_subprocess_default_index_and_no_tensorflow_for_lookups(
     probe = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from explorer.cli.main import app\n"
+        "from explorer.cli import app\n"
         "r = CliRunner().invoke(app, ['--help'])\n"
         "assert r.exit_code == 0\n"
         f"r = CliRunner().invoke(app, ['similar', {str(families / 'red-0.png')!r}, '--json'])\n"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from explorer.cli.main import app
+from explorer.cli import app
 from explorer.jobs.build import build
 from explorer.jobs.explore import default_report_path, report
 from explorer.store.index import Index

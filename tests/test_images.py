@@ -30,11 +30,11 @@ from explorer.inputs.images import (
     Scan,
     Skipped,
     SkipReason,
-    display_path,
     load_image,
     scan_folder,
     scan_paths,
 )
+from explorer.text import display_path
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)
