@@ -57,8 +57,34 @@ def _quiet_stdout() -> None:
         os.dup2(null, sys.__stdout__.fileno() if sys.__stdout__ else 1)
 
 
+# the order ``explorer --help`` lists the commands in: as a user meets them (others last)
+COMMAND_ORDER = (
+    "build",
+    "report",
+    "add",
+    "similar",
+    "info",
+    "duplicates",
+    "clusters",
+    "tag",
+    "untag",
+    "export",
+)
+
+
+class _Group(typer.core.TyperGroup):
+    """The command group, listing its commands in :data:`COMMAND_ORDER`, not import order."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """The names of the commands, ``build`` first."""
+        names: list[str] = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda n: rank.get(n, len(rank)))
+
+
 app = _App(
     name="explorer",
+    cls=_Group,
     help=(
         "Find similar images and see the structure of a photo collection.\n\n"
         "Typical use: 'explorer build ./photos' indexes a folder (VGG16 fc2 features, "
