@@ -266,3 +266,23 @@ def test_a_bug_in_the_core_is_no_usage_error(
     result = runner.invoke(app, ["similar", str(families / "red-0.png"), "--index", idx])
     assert result.exit_code == 1 and isinstance(result.exception, ValueError)
     assert "error: operands" not in result.stderr  # not dressed up as a user's mistake
+
+
+def test_shared_cli_modules_import_no_command_module() -> None:
+    """``_app`` and ``_console`` are below the commands: no cycle, each command module alone."""
+    import ast
+
+    import explorer.cli
+
+    package = Path(explorer.cli.__file__).parent
+    commands = {p.stem for p in package.glob("*.py") if not p.stem.startswith("_")}
+    assert {"build", "report", "similar", "info", "duplicates", "catalog"} <= commands
+    for shared in ("_app", "_console"):
+        tree = ast.parse((package / f"{shared}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {m for m in imported if m.split(".")[:2] == ["explorer", "cli"]} - {
+            "explorer.cli._console"
+        }, shared
+    for path in package.glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 400, path.name

@@ -1,19 +1,19 @@
 """``explorer report``, and the report options ``build`` shares with it.
 
-``build`` imports ``_report``, ``_parse_clusters`` and ``_check_dup_threshold``
-from here: one command's options, read the same way by the two commands.
+``build`` imports ``_parse_clusters`` and ``_check_dup_threshold`` from here:
+the report's options, read the same way by the two commands.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from explorer import api
 from explorer.api import DEFAULT_INDEX
 from explorer.cli._app import (
     ClustersOpt,
@@ -30,7 +30,11 @@ from explorer.cli._app import (
     shown,
 )
 from explorer.cli._console import progress_bars
+from explorer.progress import Progress
 from explorer.text import count
+
+if TYPE_CHECKING:
+    from explorer.jobs.explore import ReportSummary
 
 
 @app.command(cls=Command)
@@ -76,15 +80,10 @@ def _report(
     clusters: int | Literal["auto", "stored"],
     dup_threshold: float | None,
     seed: int | None,
-    progress: Callable[[str, int], Callable[[int], None]],
-    *,
-    interrupted: str = "interrupted while writing the report; the report was not written "
-    "(the index is intact)",
-) -> Any:
-    from explorer.api import report as run_report
-
+    progress: Progress,
+) -> ReportSummary:
     return run(
-        lambda: run_report(
+        lambda: api.report(
             index=index,
             out=out,
             clusters=clusters,
@@ -92,7 +91,8 @@ def _report(
             seed=seed,
             progress=progress,
         ),
-        interrupted=interrupted,
+        interrupted="interrupted while writing the report; the report was not written "
+        "(the index is intact)",
     )
 
 
