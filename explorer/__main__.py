@@ -1,6 +1,6 @@
 """Allow ``python -m explorer``."""
 
-from explorer.cli.main import app
+from explorer.cli import app
 
 if __name__ == "__main__":
     app(prog_name="explorer")

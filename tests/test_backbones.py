@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from explorer.cli.main import app
+from explorer.cli import app
 from explorer.errors import WeightsUnavailableError
 from explorer.features import backbones
 from explorer.features.backbones import PixelsBackbone, load_backbone, resolve_weights, top_classes

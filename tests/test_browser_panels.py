@@ -138,7 +138,7 @@ def test_page_tags_round_trip_through_tag_import(
     """Tag a cluster and a selection in the page, export, and merge with the CLI."""
     from typer.testing import CliRunner
 
-    from explorer.cli.main import app
+    from explorer.cli import app
     from explorer.store.tags import load_tags
 
     index, html = tmp_path / "idx", tmp_path / "photos.html"

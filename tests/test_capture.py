@@ -16,7 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from explorer.analysis.duplicates import keeper_key
-from explorer.cli.main import app
+from explorer.cli import app
 from explorer.inputs.capture import (
     Capture,
     capture_from_exif,

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from typer.testing import CliRunner
 
 from explorer.analysis.clusters import cluster_names, imagenet_names
-from explorer.cli.main import app
+from explorer.cli import app
 from explorer.errors import UsageError
 from explorer.features import backbones
 from explorer.features.backbones import BackboneInfo, BackboneSpec, Embedding

@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import typer.core
+import typer.main
 from PIL import Image
 from typer.testing import CliRunner
 
-from explorer.cli.main import app
+from explorer.cli import app
 from tests.helpers import Loads
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-COMMANDS = [
-    "build",
-    "add",
-    "similar",
-    "info",
-    "report",
-    "duplicates",
-    "clusters",
-    "tag",
-    "untag",
-    "export",
-]
 runner = CliRunner()
 
 
@@ -36,14 +27,46 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_help_for_every_command_and_readme_mentions_it() -> None:
+def _readme_sections() -> list[str]:
+    """The README cut at its ``##`` and ``###`` headings."""
+    return re.split(r"\n(?=#{2,3} )", README.read_text())
+
+
+def _mentions(text: str, option: str) -> bool:
+    return re.search(re.escape(option) + r"(?![\w-])", text) is not None
+
+
+def test_every_command_and_option_of_the_live_app_is_documented() -> None:
+    """Read from the app itself: a new command or option without docs fails here."""
     code, out, _ = invoke("--help")
     assert code == 0 and "explorer build" in out
-    readme = README.read_text()
-    for command in COMMANDS:
-        code, out, _ = invoke(command, "--help")
-        assert code == 0 and "Example" in out, command
-        assert f"explorer {command}" in readme, f"README lacks 'explorer {command}'"
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    commands = group.commands
+    assert {"build", "add", "similar", "info", "report", "duplicates"} <= set(commands)
+    sections = _readme_sections()
+    common = next(s for s in sections if s.startswith("## Commands"))
+    for name, command in commands.items():
+        code, out, _ = invoke(name, "--help")
+        assert code == 0 and "Example" in out, name
+        assert command.help, name
+        for argument in (p for p in command.params if isinstance(p, typer.core.TyperArgument)):
+            assert argument.help, f"explorer {name} {argument.name} has no help text"
+        # the README sections that speak of this command ('explorer add', `add`) document
+        # each of its options; those every command takes (--index) once, under "## Commands"
+        assert any(f"explorer {name}" in s for s in sections), f"README lacks 'explorer {name}'"
+        docs = "\n".join(s for s in sections if f"explorer {name}" in s or f"`{name}`" in s)
+        docs += common
+        options = [p for p in command.params if isinstance(p, typer.core.TyperOption)]
+        assert any(o.opts == ["--index"] for o in options), name
+        for option in options:
+            names = option.opts + option.secondary_opts
+            assert option.help, f"explorer {name} {names[0]} has no help text"
+            assert all(n in out for n in names), f"--help of {name} hides {names}"
+            # a flag pair (--report/--no-report) is documented by either side
+            assert any(_mentions(docs, n) for n in names if n.startswith("--")), (
+                f"README does not document explorer {name} {'/'.join(names)}"
+            )
 
 
 def test_build_similar_info_add_json(families: Path, tmp_path: Path, fake_backbone: Loads) -> None:
@@ -186,7 +209,7 @@ def test_subprocess_default_index_and_no_tensorflow_for_lookups(
     probe = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from explorer.cli.main import app\n"
+        "from explorer.cli import app\n"
         "r = CliRunner().invoke(app, ['--help'])\n"
         "assert r.exit_code == 0\n"
         f"r = CliRunner().invoke(app, ['similar', {str(families / 'red-0.png')!r}, '--json'])\n"
@@ -198,3 +221,69 @@ def test_subprocess_default_index_and_no_tensorflow_for_lookups(
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False", "False", "False"]
+
+
+def test_components_note_names_what_was_asked_for(
+    families: Path, tmp_path: Path, fake_backbone: Loads
+) -> None:
+    """Issue 14: '--components 10' once printed 'fewer than 300: fewer images'."""
+    fake = ["--backbone", "fake", "--weights", "w", "--no-report", "-q"]
+    code, out, err = invoke(
+        "build", str(families), "--index", str(tmp_path / "a"), *fake, "--components", "10"
+    )
+    assert code == 0, err
+    assert "PCA components: 10\n" in out and "fewer" not in out and "300" not in out
+    code, out, _ = invoke(
+        "build", str(families), "--index", str(tmp_path / "b"), *fake, "--components", "20"
+    )
+    assert code == 0 and "PCA components: 12 (fewer than the 20 asked for: only 12 images)" in out
+    same = tmp_path / "same"
+    same.mkdir()
+    for i in range(4):  # identical pictures: their features vary along no direction
+        Image.new("RGB", (40, 40), (90, 90, 90)).save(same / f"grey-{i}.png")
+    code, out, _ = invoke("build", str(same), "--index", str(tmp_path / "c"), *fake)
+    assert code == 0 and "PCA components: 1 (fewer than the 300 asked for: the features " in out
+    assert "only 4 images" not in out
+
+
+def test_a_bug_in_the_core_is_no_usage_error(
+    families: Path, tmp_path: Path, fake_backbone: Loads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only domain errors become one line and exit 2; a ValueError from a library is a bug."""
+    import explorer.jobs.similar
+
+    idx = str(tmp_path / "idx")
+    code, _, err = invoke("build", str(families), "--index", idx, "--backbone", "fake", "-q")
+    assert code == 0, err
+    # a user mistake the core finds (not the option parser) stays one clear line, exit 2
+    code, _, err = invoke("report", "--index", idx, "--clusters", "50", "-q")
+    assert code == 2 and "clusters must be between 1 and the number of images (12)" in err
+    assert "Traceback" not in err
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(explorer.jobs.similar, "similar", broken)
+    result = runner.invoke(app, ["similar", str(families / "red-0.png"), "--index", idx])
+    assert result.exit_code == 1 and isinstance(result.exception, ValueError)
+    assert "error: operands" not in result.stderr  # not dressed up as a user's mistake
+
+
+def test_shared_cli_modules_import_no_command_module() -> None:
+    """``_app`` and ``_console`` are below the commands: no cycle, each command module alone."""
+    import ast
+
+    import explorer.cli
+
+    package = Path(explorer.cli.__file__).parent
+    commands = {p.stem for p in package.glob("*.py") if not p.stem.startswith("_")}
+    assert {"build", "report", "similar", "info", "duplicates", "catalog"} <= commands
+    for shared in ("_app", "_console"):
+        tree = ast.parse((package / f"{shared}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {m for m in imported if m.split(".")[:2] == ["explorer", "cli"]} - {
+            "explorer.cli._console"
+        }, shared
+    for path in package.glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 400, path.name

@@ -45,7 +45,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def app_() -> Any:
-    from explorer.cli.main import app
+    from explorer.cli import app
 
     return app
 
@@ -407,7 +407,7 @@ class Slow(PixelsBackbone):
 backbones.BACKBONES["slow"] = BackboneSpec(
     "slow", "16x16", 768, "test", False, lambda ref, seed: Slow()
 )
-from explorer.cli.main import app
+from explorer.cli import app
 app(sys.argv[2:], prog_name="explorer")
 """
 
@@ -571,7 +571,7 @@ def test_decompression_bomb_warnings_stay_off_the_terminal(families: Path) -> No
         script = (
             "import sys, PIL.Image\n"
             f"PIL.Image.MAX_IMAGE_PIXELS = {limit}  # the 96x96 images: 9216 pixels\n"
-            "from explorer.cli.main import app\n"
+            "from explorer.cli import app\n"
             "app(sys.argv[1:], prog_name='explorer')\n"
         )
         idx = families.parent / f"idx-{limit}"

@@ -23,7 +23,7 @@ import pytest
 import ray
 from typer.testing import CliRunner
 
-from explorer.cli.main import app
+from explorer.cli import app
 from explorer.errors import UsageError
 from explorer.jobs.build import BuildSummary, build
 from explorer.jobs.engine import Engine

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from explorer.cli.main import app
+from explorer.cli import app
+from explorer.errors import UsageError
 from explorer.jobs.build import build
 from explorer.jobs.explore import default_report_path, report
 from explorer.store.index import Index
@@ -43,7 +44,7 @@ def test_report_stores_and_reuses_analysis(
     assert np.array_equal(Index(index).analysis().coords, stored.coords)  # type: ignore[union-attr]
     forced = report(index, out=out, clusters=2)
     assert forced.clusters == 2 and forced.cluster_method == "fixed" and not forced.reused_analysis
-    with pytest.raises(ValueError, match="clusters"):
+    with pytest.raises(UsageError, match="clusters"):
         report(index, out=out, clusters=99)
 
 

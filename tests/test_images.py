@@ -28,11 +28,11 @@ from explorer.inputs.images import (
     Scan,
     Skipped,
     SkipReason,
-    display_path,
     load_image,
     scan_folder,
     scan_paths,
 )
+from explorer.text import display_path
 from tests.helpers import (
     BLUE,
     GREEN,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from explorer.cli.main import app
+from explorer.cli import app
 from explorer.errors import WeightsUnavailableError
 from explorer.features import backbones, lite0
 from explorer.features.backbones import load_backbone

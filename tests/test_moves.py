@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from explorer.cli.main import app
+from explorer.cli import app
 from explorer.errors import UsageError
 from explorer.jobs.build import build
 from explorer.jobs.catalog import duplicates

@@ -25,9 +25,9 @@ import pytest
 from typer.testing import CliRunner
 
 from explorer.analysis.search import neighbor_graph, numba_cache
-from explorer.cli.main import app
+from explorer.cli import app
 from explorer.errors import IndexCorruptError, UnsafeIndexError
-from explorer.inputs.images import Skipped, SkipReason, display_path, load_image
+from explorer.inputs.images import Skipped, SkipReason, load_image
 from explorer.jobs.catalog import rows_csv
 from explorer.store import index as index_mod
 from explorer.store.checkpoints import read_chunks
@@ -37,6 +37,7 @@ from explorer.store.manifest import from_json
 from explorer.store.quarantine import load as load_quarantine
 from explorer.store.quarantine import result_within
 from explorer.store.tags import change_tags, load_tags
+from explorer.text import display_path
 from tests.helpers import FAMILIES, family_images, make_family_image
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from explorer.cli.main import app
+from explorer.cli import app
 from explorer.errors import UsageError
 from explorer.store.tagfiles import read_selection, read_tag_export, unguard
 

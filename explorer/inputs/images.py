@@ -15,7 +15,6 @@ import hashlib
 import io
 import logging
 import os
-import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
 from explorer.inputs.capture import Capture, capture_from_exif
+from explorer.text import display_path
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -36,7 +36,6 @@ __all__ = [
     "Scan",
     "SkipReason",
     "Skipped",
-    "display_path",
     "load_image",
     "register_formats",
     "scan_folder",
@@ -99,7 +98,6 @@ _END_MARKERS = (
 _ISOBMFF_BRANDS = frozenset(
     {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 )
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SkipReason(str, enum.Enum):
@@ -166,37 +164,6 @@ class _Skip(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
-
-
-def display_path(text: str) -> str:
-    """Make a path string safe to show to people, on a terminal too.
-
-    Args:
-        text: A path as text; non-UTF-8 bytes appear as lone surrogates (surrogateescape).
-
-    Returns:
-        The same text with every undecodable byte replaced by U+FFFD, and every
-        control character (newline, tab, escape, C1 codes) written as a visible
-        escape (``\\n``, ``\\x1b``): a file name can neither break a line of output
-        into fake rows nor send a terminal escape sequence.
-    """
-    try:
-        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # lone surrogates that did not come from surrogateescape
-        shown = _SURROGATE.sub("\ufffd", text)
-    return _CONTROL.sub(_escape_control, shown)
-
-
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_control(match: re.Match[str]) -> str:
-    ch = match.group()
-    if ch in _NAMED:
-        return _NAMED[ch]
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 @functools.cache

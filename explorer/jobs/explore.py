@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 
 from explorer.analysis.search import EXACT_GRAPH_LIMIT, neighbor_graph
+from explorer.errors import UsageError
 from explorer.progress import Progress, no_progress
 from explorer.store.folder import REPORTS, check_output, check_unlocked
 from explorer.store.index import Analysis, ImageRecord, Index, lock_index, save_analysis
@@ -105,7 +106,7 @@ def analyse(
     vectors = np.asarray(index.vectors, dtype=np.float32)
     n = len(vectors)
     if clusters is not None and not 1 <= clusters <= n:
-        raise ValueError(
+        raise UsageError(
             f"clusters must be between 1 and the number of images ({n}), got {clusters}"
         )
     if n > EXACT_GRAPH_LIMIT:

@@ -8,9 +8,10 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from explorer.errors import UsageError
-from explorer.inputs.images import display_path, register_formats
+from explorer.inputs.images import register_formats
 from explorer.jobs.similar import QueryResult
 from explorer.store.folder import write_output
+from explorer.text import display_path
 
 TILE = 200
 _LABEL = 34

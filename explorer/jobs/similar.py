@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from explorer.analysis.search import project, top_k
-from explorer.errors import NoImagesError
+from explorer.errors import NoImagesError, UsageError
 from explorer.features.backbones import Backbone, check_requested_weights, load_backbone
 from explorer.features.extract import extract
 from explorer.inputs.images import Candidate, Skipped, scan_paths
@@ -75,13 +75,12 @@ def similar(
         returns itself; other files, even byte-identical ones, do.
 
     Raises:
-        ValueError: ``k`` < 1.
-        UsageError: A query names a file or folder that does not exist.
+        UsageError: ``k`` < 1, or a query names a file or folder that does not exist.
         NoImagesError: The queries hold no image file.
         IncompatibleIndexError: ``weights`` or ``backbone`` differ from the index's.
     """
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise UsageError(f"k must be >= 1, got {k}")
     check_exist(queries)
     index = Index(index_path)
     if weights is not None:

@@ -425,7 +425,7 @@ class Index:
     error.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         """Open the index at ``path``.
 
         Raises:
@@ -433,7 +433,7 @@ class Index:
             IndexCorruptError: The manifest or a file it names is damaged or foreign.
             UnsafeIndexError: A file of the index is a symlink or not a regular file.
         """
-        self.path = path
+        self.path = Path(path)
         self._handles: dict[str, BinaryIO] = {}
         for attempt in range(_OPEN_RETRIES):
             raw = self._read_manifest()
