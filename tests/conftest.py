@@ -12,8 +12,8 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
-from explorer.features import backbones
-from explorer.features.backbones import BackboneInfo, BackboneSpec, Embedding, WeightsRef
+from explorer.features import registry as backbones
+from explorer.features.base import BackboneInfo, BackboneSpec, Embedding, WeightsRef
 
 _CLASS_MIX = np.random.default_rng(0).normal(size=(192, 1000)).astype(np.float32)
 FAMILIES = {"red": (200, 30, 30), "green": (30, 170, 60), "blue": (40, 60, 210)}

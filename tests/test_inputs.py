@@ -23,7 +23,7 @@ HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 
 def _heif(colour: tuple[int, int, int], fmt: str) -> bytes:
     """A HEIC (through pillow-heif) or AVIF (Pillow's plugin) file."""
-    from explorer.inputs.images import register_formats
+    from explorer.inputs.formats import register_formats
 
     assert register_formats()
     return encode(Image.new("RGB", (64, 48), colour), fmt, quality=80)

@@ -27,7 +27,8 @@ from explorer.cli.main import (
     _setup_logging,
     app,
 )
-from explorer.inputs.images import IMAGE_EXTENSIONS, display_path
+from explorer.inputs.decode import display_path
+from explorer.inputs.scan import IMAGE_EXTENSIONS
 from explorer.text import count
 
 CsvOpt = Annotated[bool, typer.Option("--csv", help="CSV on stdout.")]

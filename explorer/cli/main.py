@@ -193,7 +193,7 @@ def _say_error(message: str) -> None:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    from explorer.inputs.images import display_path  # a file name in a message stays one line
+    from explorer.inputs.decode import display_path  # a file name in a message stays one line
 
     _say_error(display_path(message))
     return typer.Exit(code)
@@ -527,7 +527,7 @@ def _applicable_weights(
     source = ctx.get_parameter_source("weights")
     if weights is None or source is None or source.name != "ENVIRONMENT":
         return weights
-    from explorer.features.backbones import BACKBONES
+    from explorer.features.registry import BACKBONES
 
     name = backbone
     if name is None:
@@ -741,7 +741,7 @@ def similar(
     Examples: explorer similar cat.jpg; explorer similar a.jpg b.jpg --json;
     explorer similar cat.jpg --save grid.png
     """
-    from explorer.inputs.images import display_path
+    from explorer.inputs.decode import display_path
     from explorer.jobs.similar import similar as run_similar
 
     _setup_logging(quiet)
@@ -800,7 +800,7 @@ def info(
     Example: explorer info --skipped
     """
     from explorer.inputs.capture import summarise
-    from explorer.inputs.images import display_path
+    from explorer.inputs.decode import display_path
     from explorer.store.index import Index
 
     idx = _run(lambda: Index(index))
@@ -871,7 +871,7 @@ def info(
 
 def _capture_lines(c: CaptureSummary) -> list[str]:
     """``explorer info``'s lines on capture dates, cameras and GPS."""
-    from explorer.inputs.images import display_path
+    from explorer.inputs.decode import display_path
 
     if c.first is None:
         taken = "unknown"
@@ -893,7 +893,7 @@ def _rebuild_command(index: Path) -> str:
     """The command that rebuilds this index as it was (backbone and weights named)."""
     import json as _json
 
-    from explorer.features.backbones import BackboneInfo
+    from explorer.features.base import BackboneInfo
     from explorer.store.advice import rebuild_command
     from explorer.store.folder import read_bytes
 

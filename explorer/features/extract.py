@@ -24,8 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from explorer import faults
-from explorer.features.backbones import Backbone, Embedding
-from explorer.inputs.images import LoadedImage, Skipped, load_image
+from explorer.features.base import Backbone, Embedding
+from explorer.inputs.decode import LoadedImage, load_image
+from explorer.inputs.skips import Skipped
 from explorer.store.quarantine import DecodeHangError, Journal, result_within
 
 log = logging.getLogger(__name__)

@@ -35,9 +35,10 @@ from typing import Any
 import numpy as np
 
 from explorer.errors import ExplorerError, UsageError
-from explorer.features.backbones import Backbone, BackboneInfo, load_backbone
+from explorer.features.base import Backbone, BackboneInfo
 from explorer.features.extract import Batch, extract
-from explorer.inputs.images import Skipped
+from explorer.features.registry import load_backbone
+from explorer.inputs.skips import Skipped
 from explorer.store import quarantine
 
 log = logging.getLogger(__name__)

@@ -32,14 +32,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from explorer.errors import ExplorerError
+from explorer.fs import atomic_write_bytes
 from explorer.store.checkpoints import JOURNAL
-from explorer.store.folder import (
-    CHECKPOINTS,
-    atomic_write_bytes,
-    open_append,
-    read_bytes,
-    subfolder,
-)
+from explorer.store.folder import CHECKPOINTS, open_append, read_bytes, subfolder
 from explorer.store.manifest import load_json
 
 QUARANTINE = "quarantine.json"
@@ -187,7 +182,7 @@ def save(index_path: Path, entries: dict[str, dict[str, object]]) -> None:
 
 def _main() -> int:
     from explorer import faults
-    from explorer.inputs.images import load_image
+    from explorer.inputs.decode import load_image
 
     path = Path(sys.argv[1])
     sys.stdout.write("decoding\n")
