@@ -29,6 +29,7 @@ from explorer.analysis.search import neighbor_graph, numba_cache
 from explorer.cli.main import app
 from explorer.errors import IndexCorruptError, UnsafeIndexError
 from explorer.features.base import BackboneInfo
+from explorer.features.extract import result_within
 from explorer.inputs.decode import display_path, load_image
 from explorer.inputs.skips import Skipped, SkipReason
 from explorer.jobs.catalog import rows_csv
@@ -40,7 +41,6 @@ from explorer.store.folder import MARKER, lock_index, write_output_bytes
 from explorer.store.index import Index
 from explorer.store.manifest import from_json, seal_manifest
 from explorer.store.quarantine import load as load_quarantine
-from explorer.store.quarantine import result_within
 from explorer.store.records import Analysis, IndexData
 from explorer.store.tags import change_tags, load_tags
 from tests.conftest import FAMILIES, make_family_image

@@ -217,7 +217,7 @@ def _run(call: Callable[[], T], *, interrupted: str = INTERRUPTED) -> T:
             :class:`~explorer.errors.Interrupted` names what was saved).
     """
     from explorer.errors import Interrupted
-    from explorer.store.quarantine import DecodeHangError
+    from explorer.features.extract import DecodeHangError
 
     try:
         return call()

@@ -27,7 +27,7 @@ from explorer.errors import (
     WeightsUnavailableError,
 )
 from explorer.features.base import IMAGENET_WEIGHTS, Backbone, BackboneInfo, WeightsRef
-from explorer.features.extract import Batch, extract
+from explorer.features.extract import Batch, DecodeHangError, extract
 from explorer.features.registry import check_requested_weights, get_spec
 from explorer.features.weights import check_weights
 from explorer.fs import file_sha256
@@ -461,7 +461,7 @@ def build(
         # a failed first build leaves nothing behind (no lock, no journal), unless
         # what it leaves is what the next run needs: extracted rows, or the record
         # of a decode that hung (the next run probes that file alone)
-        keep = isinstance(exc, quarantine.DecodeHangError)
+        keep = isinstance(exc, DecodeHangError)
         keep = keep or checkpoint_backbone(index_path) is not None
         if created and not keep:
             shutil.rmtree(index_path, ignore_errors=True)
