@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from explorer.inputs import images
+from explorer.inputs import decode as images
 
 STAGES = (
     "read",

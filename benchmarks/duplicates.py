@@ -235,7 +235,7 @@ def run_backbone(
     folder: Path, work: Path, backbone: str, truth: dict[str, Any], thresholds: list[float]
 ) -> dict[str, Any]:
     """Index the set with one backbone and score every threshold."""
-    from explorer.features.backbones import default_dup_threshold
+    from explorer.features.registry import default_dup_threshold
     from explorer.jobs.build import build
     from explorer.jobs.catalog import duplicates
     from explorer.jobs.explore import current_analysis

@@ -72,8 +72,10 @@ from numpy.typing import NDArray
 
 import explorer
 from explorer.errors import ExplorerError
-from explorer.features.backbones import Backbone, load_backbone
-from explorer.inputs.images import LoadedImage, load_image, scan_folder
+from explorer.features.base import Backbone
+from explorer.features.registry import load_backbone
+from explorer.inputs.decode import LoadedImage, load_image
+from explorer.inputs.scan import scan_folder
 from explorer.jobs import build as pipeline
 
 TARGET_RATIO = 0.9  # end-to-end extraction >= 90% of the bare model

@@ -97,9 +97,10 @@ import explorer.analysis.compute
 import explorer.jobs.explore
 import explorer.report.render
 from explorer.analysis.search import EXACT_GRAPH_LIMIT, fit_projection, project
-from explorer.features.backbones import BackboneInfo
+from explorer.features.base import BackboneInfo
 from explorer.jobs.explore import report
-from explorer.store.index import ImageRecord, IndexData, save_index
+from explorer.store.commit import save_index
+from explorer.store.records import ImageRecord, IndexData
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"  # one file name the browser check searches for
 LATENT = 64  # dimension of the latent space the clusters live in

@@ -26,8 +26,9 @@ from typing import Any
 
 from common import Meter, run_cli_lines, say  # benchmarks/common.py
 
-from explorer.features.backbones import Backbone, load_backbone
-from explorer.inputs.images import scan_folder
+from explorer.features.base import Backbone
+from explorer.features.registry import load_backbone
+from explorer.inputs.scan import scan_folder
 from explorer.jobs import similar as query
 from explorer.store.index import Index
 

@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import types
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from explorer.api import add, build, open_index, similar
     from explorer.store.index import Index
 
-try:
-    __version__ = version("explorer")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+from explorer.version import __version__
 
 # public name -> the module that defines it, imported on first access
 _LAZY = {

@@ -54,7 +54,7 @@ def keras_half(torch_python: str, n_random: int) -> int:
     """Run explorer's model, then hand the inputs and outputs to the torch half."""
     sys.path.insert(0, str(ROOT))
     from explorer.features import lite0
-    from explorer.inputs.images import LoadedImage, load_image
+    from explorer.inputs.decode import LoadedImage, load_image
 
     files = sorted((ROOT / "tests" / "data" / "skimage").glob("*.png"))
     files += [ROOT / "tests" / "data" / "clipart" / c / n for c, n in CLIPART]

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 from PIL import Image
 
-from explorer.features import backbones
-from explorer.features.backbones import BackboneInfo, BackboneSpec, Embedding, WeightsRef
+from explorer.features import registry as backbones
+from explorer.features.base import BackboneInfo, BackboneSpec, Embedding, WeightsRef
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)

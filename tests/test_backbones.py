@@ -15,11 +15,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from explorer import fs
 from explorer.cli import app
 from explorer.errors import WeightsUnavailableError
-from explorer.features import backbones
-from explorer.features.backbones import PixelsBackbone, load_backbone, resolve_weights, top_classes
-from explorer.inputs.images import load_image
+from explorer.features import weights
+from explorer.features.base import top_classes
+from explorer.features.pixels import PixelsBackbone
+from explorer.features.registry import load_backbone
+from explorer.features.weights import resolve_weights
+from explorer.inputs.decode import load_image
 from explorer.store.index import Index
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -36,7 +40,7 @@ def vgg_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     keras.utils.set_random_seed(7)
     model = VGG16(weights=None, include_top=True)
-    path = tmp_path_factory.mktemp("weights") / backbones.VGG16_WEIGHTS_FILE
+    path = tmp_path_factory.mktemp("weights") / weights.VGG16_WEIGHTS_FILE
     with h5py.File(path, "w") as fh:
         legacy_h5_format.save_weights_to_hdf5_group(fh, model)
     return path
@@ -66,7 +70,7 @@ def test_vgg16_fc2_from_downloaded_layout(vgg_weights: Path) -> None:
     backbone = load_backbone("vgg16", str(vgg_weights))
     assert backbone.info.name == "vgg16" and backbone.info.layer == "fc2"
     assert backbone.info.dim == 4096
-    assert backbone.info.weights_sha256 == backbones.file_sha256(vgg_weights)
+    assert backbone.info.weights_sha256 == fs.file_sha256(vgg_weights)
     images = [load_image(p) for p in sorted(SAMPLE.glob("photos-*"))[:2]]
     pixels = np.stack([im.pixels for im in images])  # type: ignore[union-attr]
     emb = backbone.embed(pixels)
@@ -130,5 +134,5 @@ def test_imagenet_unavailable_stops_with_instructions(
     message = result.stderr
     assert "could not download the VGG16 ImageNet weights" in message
     assert "--weights PATH" in message and "EXPLORER_WEIGHTS" in message
-    assert backbones.VGG16_WEIGHTS_URL in message.replace("\n", "")
+    assert weights.VGG16_WEIGHTS_URL in message.replace("\n", "")
     assert not (tmp_path / "i" / "manifest.json").exists()  # no silent random weights

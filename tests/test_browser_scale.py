@@ -108,8 +108,9 @@ def build_synthetic_index(folder: Path, n: int, *, dim: int = DIM, seed: int = S
         The index path.
     """
     from explorer.analysis.search import fit_projection, project
-    from explorer.features.backbones import BackboneInfo
-    from explorer.store.index import IndexData, save_index
+    from explorer.features.base import BackboneInfo
+    from explorer.store.commit import save_index
+    from explorer.store.records import IndexData
 
     pp = _postprocess()
     features, truth, _ = pp.make_features(n, dim, seed=seed)

@@ -26,10 +26,12 @@ from explorer.inputs.capture import (
     read_location,
     summarise,
 )
-from explorer.inputs.images import LoadedImage, load_image, register_formats
+from explorer.inputs.decode import LoadedImage, load_image
+from explorer.inputs.formats import register_formats
 from explorer.jobs.build import build
-from explorer.store import index as index_module
-from explorer.store.index import ImageRecord, Index
+from explorer.store import commit as index_module
+from explorer.store.index import Index
+from explorer.store.records import ImageRecord
 
 runner = CliRunner()
 NEW_FIELDS = {"taken", "taken_source", "camera", "has_gps"}

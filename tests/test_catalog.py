@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from explorer.analysis.clusters import cluster_names, imagenet_names
 from explorer.cli import app
 from explorer.errors import UsageError
-from explorer.features import backbones
-from explorer.features.backbones import BackboneInfo, BackboneSpec, Embedding
+from explorer.features import registry as backbones
+from explorer.features.base import BackboneInfo, BackboneSpec, Embedding
 from explorer.jobs.build import add, build
 from explorer.jobs.catalog import clusters, duplicates, export_rows, tag
 from explorer.store.index import Index

@@ -23,13 +23,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from explorer.errors import IncompatibleIndexError, WeightsUnavailableError
-from explorer.features import backbones
-from explorer.features.backbones import (
-    VGG16_WEIGHTS_URL,
-    BackboneInfo,
-    check_weights,
-    resolve_weights,
-)
+from explorer.features import vgg16 as backbones
+from explorer.features.base import BackboneInfo
+from explorer.features.weights import VGG16_WEIGHTS_URL, check_weights, resolve_weights
 from explorer.store.index import Index
 from explorer.store.tags import load_tags
 from tests.helpers import Loads
@@ -377,8 +373,9 @@ def test_16_weights_advice_only_names_what_the_command_takes(
 SLOW_BACKBONE = """
 import sys, time
 from pathlib import Path
-from explorer.features import backbones
-from explorer.features.backbones import BackboneInfo, BackboneSpec, PixelsBackbone
+from explorer.features import registry as backbones
+from explorer.features.base import BackboneInfo, BackboneSpec
+from explorer.features.pixels import PixelsBackbone
 
 marks = Path(sys.argv[1])
 

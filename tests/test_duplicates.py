@@ -20,10 +20,11 @@ from explorer.analysis.duplicates import (
     pair_curve,
 )
 from explorer.analysis.search import neighbor_graph
-from explorer.features.backbones import BACKBONES, default_dup_threshold
-from explorer.inputs.images import load_image, sharpness
+from explorer.features.registry import BACKBONES, default_dup_threshold
+from explorer.inputs.decode import load_image, sharpness
 from explorer.jobs.build import build
-from explorer.store.index import ImageRecord, Index
+from explorer.store.index import Index
+from explorer.store.records import ImageRecord
 
 
 def _record(path: str, **kw: object) -> ImageRecord:

@@ -16,15 +16,10 @@ import pytest
 from PIL import Image
 
 from explorer.analysis.search import exact_neighbor_graph
-from explorer.inputs.images import (
-    IMAGE_EXTENSIONS,
-    LoadedImage,
-    Skipped,
-    SkipReason,
-    load_image,
-    register_formats,
-    scan_folder,
-)
+from explorer.inputs.decode import LoadedImage, load_image
+from explorer.inputs.formats import register_formats
+from explorer.inputs.scan import IMAGE_EXTENSIONS, scan_folder
+from explorer.inputs.skips import Skipped, SkipReason
 from explorer.jobs.build import build
 from explorer.store.index import Index
 from tests.helpers import BLUE, RED, close_to, write
@@ -137,7 +132,7 @@ def test_without_pillow_heif_heic_is_skipped_with_a_hint(tmp_path: Path) -> None
     path = write(tmp_path / "IMG_0001.HEIC", encode(halves(), "HEIF"))
     code = (
         "import sys; sys.modules['pillow_heif'] = None\n"
-        "from explorer.inputs.images import load_image\n"
+        "from explorer.inputs.decode import load_image\n"
         f"r = load_image(__import__('pathlib').Path({str(path)!r}))\n"
         "print(r.reason.value, '|', r.detail)\n"
     )

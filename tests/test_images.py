@@ -1,10 +1,11 @@
-"""Tests for explorer.inputs.images: every case of INPUTS.md, built with Pillow at test time."""
+"""Tests for explorer.inputs (scan, decode): every case of INPUTS.md, made with Pillow."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+import re
 import socket
 import threading
 import time
@@ -19,19 +20,9 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 from PIL.JpegImagePlugin import JpegImageFile
 
-from explorer.inputs.images import (
-    IMAGE_EXTENSIONS,
-    MODEL_INPUT_SIZE,
-    THUMBNAIL_SIZE,
-    Candidate,
-    LoadedImage,
-    Scan,
-    Skipped,
-    SkipReason,
-    load_image,
-    scan_folder,
-    scan_paths,
-)
+from explorer.inputs.decode import MODEL_INPUT_SIZE, THUMBNAIL_SIZE, LoadedImage, load_image
+from explorer.inputs.scan import IMAGE_EXTENSIONS, Candidate, Scan, scan_folder, scan_paths
+from explorer.inputs.skips import Skipped, SkipReason
 from explorer.text import display_path
 from tests.helpers import (
     BLUE,
@@ -91,12 +82,31 @@ def within(seconds: float, call: Callable[[], Any]) -> Any:
 # ---------------------------------------------------------------- interface
 
 
-def test_constants() -> None:
-    assert MODEL_INPUT_SIZE == 224
-    assert THUMBNAIL_SIZE == 160
-    assert {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"} < IMAGE_EXTENSIONS
-    assert SkipReason.TOO_LARGE.value == "too_large"
-    assert {r.value for r in SkipReason} >= {"empty_file", "vanished", "decode_error"}
+def test_every_image_extension_is_scanned_in_any_case_and_others_ignored(tmp_path: Path) -> None:
+    for ext in IMAGE_EXTENSIONS:
+        write(tmp_path / f"lower{ext}", png())
+        write(tmp_path / f"UPPER{ext.upper()}", png())
+    write(tmp_path / "notes.txt", b"not an image")
+    write(tmp_path / "data.json", b"{}")
+    scan = scan_folder(tmp_path)
+    assert len(scan.candidates) == 2 * len(IMAGE_EXTENSIONS) and scan.ignored == 2
+    assert {c.path.suffix.lower() for c in scan.candidates} == IMAGE_EXTENSIONS
+    assert scan.skipped == []
+
+
+def test_default_sizes_are_the_model_input_and_the_thumbnail_side(tmp_path: Path) -> None:
+    result = loaded(write(tmp_path / "wide.png", png(RED, (4 * THUMBNAIL_SIZE, THUMBNAIL_SIZE))))
+    assert result.pixels.shape == (MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3)
+    assert Image.open(io.BytesIO(result.thumbnail)).size == (THUMBNAIL_SIZE, THUMBNAIL_SIZE // 4)
+
+
+def test_the_skip_codes_are_the_ones_the_docs_promise() -> None:
+    """Codes are stored in indexes and listed by ``info --skipped``: renaming one breaks both."""
+    docs = (Path(__file__).parents[1] / "docs" / "inputs.md").read_text()
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    promised = set(re.findall(r"skip `([a-z_]+)`", docs))
+    promised |= set(re.findall(r"`([a-z_]+)`", readme.split("reason code", 1)[1].split(")", 1)[0]))
+    assert promised == {r.value for r in SkipReason}
 
 
 def test_loaded_image_fields(tmp_path: Path) -> None:
@@ -155,7 +165,7 @@ def test_truncated_file(tmp_path: Path, fmt: str) -> None:
 
 
 def test_loader_keeps_pillow_strict_about_truncation() -> None:
-    # Importing explorer.inputs.images (above) must not switch on grey-filling of cut files.
+    # Importing explorer.inputs.decode (above) must not switch on grey-filling of cut files.
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 

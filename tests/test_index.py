@@ -11,11 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from explorer import fs
 from explorer.analysis.search import fit_projection, project
 from explorer.errors import IndexCorruptError, IndexLockedError, IndexMissingError
-from explorer.features.backbones import BackboneInfo
-from explorer.store import index as index_mod
-from explorer.store.index import ImageRecord, Index, IndexData, SkipRecord, lock_index, save_index
+from explorer.features.base import BackboneInfo
+from explorer.store import commit
+from explorer.store.commit import save_index
+from explorer.store.folder import lock_index
+from explorer.store.index import Index
+from explorer.store.manifest import seal_manifest
+from explorer.store.records import ImageRecord, IndexData, SkipRecord
 
 PACKAGE = Path(__file__).resolve().parents[1] / "explorer"
 
@@ -40,6 +45,13 @@ def _data(n: int = 6, name: str = "a") -> IndexData:
 
 def _no_temp_files(path: Path) -> bool:
     return not [p for p in path.iterdir() if ".tmp-" in p.name]
+
+
+def test_index_opens_from_a_str_or_pathlike(tmp_path: Path) -> None:
+    save_index(tmp_path, _data())
+    for given in (str(tmp_path), tmp_path):
+        idx = Index(given)
+        assert idx.path == tmp_path and len(idx) == 6 and idx.verify() == []
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -69,7 +81,7 @@ def test_new_generation_replaces_old_and_readers_keep_working(tmp_path: Path) ->
 
 def test_disk_full_keeps_previous_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     save_index(tmp_path, _data(name="a"))
-    real = index_mod.atomic_write
+    real = commit.atomic_write
     calls = {"n": 0}
 
     def failing(path: Path, write: object) -> None:
@@ -78,11 +90,11 @@ def test_disk_full_keeps_previous_index(tmp_path: Path, monkeypatch: pytest.Monk
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, write)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(index_mod, "atomic_write", failing)
+    monkeypatch.setattr(commit, "atomic_write", failing)
     with pytest.raises(OSError) as info:
         save_index(tmp_path, _data(name="b"))
     assert info.value.errno == errno.ENOSPC
-    monkeypatch.setattr(index_mod, "atomic_write", real)
+    monkeypatch.setattr(commit, "atomic_write", real)
     idx = Index(tmp_path)
     assert idx.records[0].path == "a0.jpg" and idx.verify() == []
     assert _no_temp_files(tmp_path)
@@ -93,7 +105,7 @@ def test_atomic_write_removes_temp_on_error(tmp_path: Path) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(OSError):
-        index_mod.atomic_write(tmp_path / "x.bin", boom)
+        fs.atomic_write(tmp_path / "x.bin", boom)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -166,7 +178,7 @@ def test_future_schema_and_missing_index(tmp_path: Path) -> None:
     save_index(tmp_path, _data())
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     manifest["schema"] = 99
-    (tmp_path / "manifest.json").write_bytes(index_mod._manifest_bytes(manifest))
+    (tmp_path / "manifest.json").write_bytes(seal_manifest(manifest))
     with pytest.raises(IndexCorruptError, match="schema version 99") as info:
         Index(tmp_path)
     assert str(tmp_path / "manifest.json") in str(info.value)
@@ -233,12 +245,12 @@ def test_pickle_payload_is_rejected_without_running(tmp_path: Path) -> None:
         np.save(fh, arr, allow_pickle=True)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     manifest["files"]["vectors"]["bytes"] = target.stat().st_size
-    (tmp_path / "manifest.json").write_bytes(index_mod._manifest_bytes(manifest))
+    (tmp_path / "manifest.json").write_bytes(seal_manifest(manifest))
     with pytest.raises(IndexCorruptError, match="vectors-"):
         Index(tmp_path)
     # even with its checksum forged too, the array is refused, not unpickled
-    manifest["files"]["vectors"]["sha256"] = index_mod._sha(target.read_bytes())
-    (tmp_path / "manifest.json").write_bytes(index_mod._manifest_bytes(manifest))
+    manifest["files"]["vectors"]["sha256"] = fs.sha256_hex(target.read_bytes())
+    (tmp_path / "manifest.json").write_bytes(seal_manifest(manifest))
     with pytest.raises(IndexCorruptError, match="not a valid array"):
         Index(tmp_path)
     assert not marker.exists()
@@ -279,6 +291,6 @@ def test_flipped_bytes_are_never_read_as_data(tmp_path: Path, victim: str) -> No
             "pca": idx.projection,
             "thumbs": idx.thumbnails,
             "thumb_offsets": idx.thumbnails,
-            "features": idx.load,
+            "features": idx.verify_features,  # before build or add copies them
             "classes": idx.classes,
         }.get(victim, lambda: None)()

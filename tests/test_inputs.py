@@ -22,7 +22,7 @@ from tests.helpers import BLUE, HOSTILE, RED, bomb_png, encode, jpeg, oriented_j
 
 def _heif(colour: tuple[int, int, int], fmt: str) -> bytes:
     """A HEIC (through pillow-heif) or AVIF (Pillow's plugin) file."""
-    from explorer.inputs.images import register_formats
+    from explorer.inputs.formats import register_formats
 
     assert register_formats()
     return encode(Image.new("RGB", (64, 48), colour), fmt, quality=80)

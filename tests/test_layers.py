@@ -4,8 +4,9 @@ A plain-``ast`` stand-in for import-linter, so it runs wherever pytest does.
 Data flows one way; a module may import only from its own layer or layers to
 its left (imports inside functions count too)::
 
-    base (errors, text, progress, faults, fs) -> inputs -> features -> store
-    -> analysis -> report -> jobs -> cli, with explorer/__init__ and __main__ on top
+    base (errors, text, progress, faults, fs, version) -> inputs -> features -> store
+    -> analysis -> report -> jobs -> api (explorer/api.py) -> cli, with
+    explorer/__init__ and __main__ on top
 
 Cycles are looked for among the imports that run when a module loads (module
 level, not under ``TYPE_CHECKING``). Also checked: no module over 400 lines, no
@@ -32,8 +33,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "explorer"
-LAYERS = ("base", "inputs", "features", "store", "analysis", "report", "jobs", "cli")
-BASE_MODULES = frozenset({"errors", "text", "progress", "faults", "fs"})
+LAYERS = ("base", "inputs", "features", "store", "analysis", "report", "jobs", "api", "cli")
+BASE_MODULES = frozenset({"errors", "text", "progress", "faults", "fs", "version"})
 TOP_MODULES = frozenset({"__init__", "__main__"})
 TOP = len(LAYERS)  # the rank of explorer/__init__.py and __main__.py
 MAX_LINES = 400
@@ -449,18 +450,16 @@ def test_checker_names_each_upward_import_with_file_and_line(tmp_path: Path) -> 
         },
     )
     problems = layer_violations(src)
+    chain = f"(layers: {' -> '.join(LAYERS)})"
     assert problems == [
         "explorer/inputs/scan.py:2 imports explorer.features.extract: inputs may not import "
-        "from features (layers: base -> inputs -> features -> store -> analysis -> report "
-        "-> jobs -> cli)",
+        f"from features {chain}",
         "explorer/report/render.py:1 imports explorer: report may not import from top "
-        "(explorer/__init__, __main__) (layers: base -> inputs -> features -> store -> "
-        "analysis -> report -> jobs -> cli)",
-        "explorer/store/index.py:3 imports explorer.analysis.knn: store may not import from "
-        "analysis (layers: base -> inputs -> features -> store -> analysis -> report -> "
-        "jobs -> cli)",
-        "explorer/store/index.py:5 imports explorer.cli.main: store may not import from cli "
-        "(layers: base -> inputs -> features -> store -> analysis -> report -> jobs -> cli)",
+        f"(explorer/__init__, __main__) {chain}",
+        f"explorer/store/index.py:3 imports explorer.analysis.knn: store may not import from "
+        f"analysis {chain}",
+        "explorer/store/index.py:5 imports explorer.cli.main: store may not import from "
+        f"cli {chain}",
     ]
 
 

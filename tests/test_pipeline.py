@@ -202,7 +202,7 @@ def test_refuses_other_weights_other_folder_and_empty(
 def test_resume_works_for_backbones_with_their_own_weights(
     families: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from explorer.features.backbones import PixelsBackbone
+    from explorer.features.pixels import PixelsBackbone
 
     index = tmp_path / "idx"
     original = PixelsBackbone.embed

@@ -11,11 +11,13 @@ import pytest
 
 from explorer.analysis.compute import cluster, embed_2d
 from explorer.analysis.search import exact_neighbor_graph, fit_projection, normalize, project
-from explorer.features.backbones import BackboneInfo
+from explorer.features.base import BackboneInfo
 from explorer.jobs.build import add, build
 from explorer.jobs.explore import analyse, report
 from explorer.report.thumbnails import write_sidecar
-from explorer.store.index import MB, ImageRecord, Index, IndexData, save_index
+from explorer.store.commit import MB, save_index
+from explorer.store.index import Index
+from explorer.store.records import ImageRecord, IndexData
 from tests.helpers import FAMILIES, Loads, make_family_image
 
 WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 "  # enough of a signature for the sidecar writer

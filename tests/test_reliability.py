@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from explorer.cli import app
-from explorer.store import index as index_mod
+from explorer.store import commit as index_mod
 from explorer.store.index import Index
 from tests.helpers import FAMILIES, family_images, make_family_image, name_bytes
 

@@ -24,18 +24,24 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from explorer import fs
 from explorer.analysis.search import neighbor_graph, numba_cache
 from explorer.cli import app
 from explorer.errors import IndexCorruptError, UnsafeIndexError
-from explorer.inputs.images import Skipped, SkipReason, load_image
+from explorer.features.base import BackboneInfo
+from explorer.features.extract import result_within
+from explorer.inputs.decode import load_image
+from explorer.inputs.skips import Skipped, SkipReason
 from explorer.jobs.catalog import rows_csv
-from explorer.store import index as index_mod
+from explorer.store import commit
+from explorer.store.arrays import npz_bytes
 from explorer.store.checkpoints import read_chunks
-from explorer.store.folder import MARKER, write_output_bytes
-from explorer.store.index import Analysis, Index, lock_index, save_analysis, save_index
-from explorer.store.manifest import from_json
+from explorer.store.commit import save_analysis, save_index
+from explorer.store.folder import MARKER, lock_index, write_output_bytes
+from explorer.store.index import Index
+from explorer.store.manifest import from_json, seal_manifest
 from explorer.store.quarantine import load as load_quarantine
-from explorer.store.quarantine import result_within
+from explorer.store.records import Analysis, IndexData
 from explorer.store.tags import change_tags, load_tags
 from explorer.text import display_path
 from tests.helpers import FAMILIES, family_images, make_family_image
@@ -101,7 +107,7 @@ def _reseal(index: Path, edit: object) -> None:
     """Apply ``edit(manifest)`` and seal the manifest again, as a careful forger would."""
     manifest = json.loads((index / "manifest.json").read_text())
     edit(manifest)  # type: ignore[operator]
-    (index / "manifest.json").write_bytes(index_mod._manifest_bytes(manifest))
+    (index / "manifest.json").write_bytes(seal_manifest(manifest))
 
 
 @pytest.fixture
@@ -427,7 +433,7 @@ def test_a_record_of_the_wrong_type_is_refused(built: tuple[Path, Path]) -> None
     (index / name).write_bytes(payload)
 
     def edit(m: dict[str, object]) -> None:
-        m["files"]["images"].update(bytes=len(payload), sha256=index_mod._sha(payload))  # type: ignore[index]
+        m["files"]["images"].update(bytes=len(payload), sha256=fs.sha256_hex(payload))  # type: ignore[index]
 
     _reseal(index, edit)
     with pytest.raises(IndexCorruptError, match=r"records\[0\]\.size"):
@@ -474,12 +480,33 @@ def test_a_damaged_checkpoint_chunk_is_dropped_and_re_extracted(
 # ---------------------------------------------------------------- 5. readers during a commit
 
 
+def _generation(path: Path) -> IndexData:
+    """The committed generation at ``path``, whole, for a second writer to commit again."""
+    idx = Index(path)
+    idx.verify_features()
+    classes = idx.classes()
+    return IndexData(
+        root=idx.root,
+        backbone=idx.backbone,
+        records=list(idx.records),
+        skipped=list(idx.skipped),
+        features=np.asarray(idx.features),
+        vectors=np.asarray(idx.vectors),
+        projection=idx.projection(),
+        thumbnails=idx.thumbnails(),
+        class_ids=classes[0] if classes else None,
+        class_probs=classes[1] if classes else None,
+        analysis=idx.analysis(),
+        meta=dict(idx.manifest.get("meta") or {}),
+    )
+
+
 def test_a_reader_that_meets_a_commit_reads_the_new_generation(
     built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, index = built
-    data = Index(index).load()
-    real = index_mod.BackboneInfo.from_json
+    data = _generation(index)
+    real = BackboneInfo.from_json
     fired: list[bool] = []
 
     def commit_in_between(raw: dict[str, object]) -> object:
@@ -488,13 +515,13 @@ def test_a_reader_that_meets_a_commit_reads_the_new_generation(
             save_index(index, data)
         return real(raw)
 
-    monkeypatch.setattr(index_mod.BackboneInfo, "from_json", staticmethod(commit_in_between))
+    monkeypatch.setattr(BackboneInfo, "from_json", staticmethod(commit_in_between))
     idx = Index(index)
     assert fired and len(idx) == len(data) and idx.verify() == []
 
 
 def _commit_forever(index: str, stop: multiprocessing.synchronize.Event) -> None:
-    data = Index(Path(index)).load()
+    data = _generation(Path(index))
     while not stop.is_set():
         save_index(Path(index), data)
 
@@ -547,14 +574,12 @@ def test_verify_finds_nan_anywhere_in_the_pca(built: tuple[Path, Path]) -> None:
     pca = idx.projection()
     ratio = pca.explained_variance_ratio.copy()
     ratio[-1] = np.nan
-    payload = index_mod._npz_bytes(
-        mean=pca.mean, components=pca.components, explained_variance_ratio=ratio
-    )
+    payload = npz_bytes(mean=pca.mean, components=pca.components, explained_variance_ratio=ratio)
     name = idx._files["pca"]["name"]
     (index / name).write_bytes(payload)
 
     def edit(m: dict[str, object]) -> None:
-        m["files"]["pca"].update(bytes=len(payload), sha256=index_mod._sha(payload))  # type: ignore[index]
+        m["files"]["pca"].update(bytes=len(payload), sha256=fs.sha256_hex(payload))  # type: ignore[index]
 
     _reseal(index, edit)
     assert any("NaN" in p for p in Index(index).verify())
@@ -567,16 +592,16 @@ def test_disk_full_leaves_no_files_of_the_failed_generation(
     built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, index = built
-    data = Index(index).load()
+    data = _generation(index)
     before = sorted(p.name for p in index.iterdir())
-    real = index_mod.atomic_write
+    real = commit.atomic_write
 
     def full(path: Path, write: object) -> None:
         if path.name == "manifest.json":
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, write)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(index_mod, "atomic_write", full)
+    monkeypatch.setattr(commit, "atomic_write", full)
     for _ in range(3):  # retries do not pile up
         with pytest.raises(OSError, match="previous index is intact"):
             save_index(index, data)
@@ -591,7 +616,7 @@ def test_first_build_on_a_full_disk_does_not_claim_a_previous_index(
     def full(path: Path, write: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(index_mod, "atomic_write", full)
+    monkeypatch.setattr(commit, "atomic_write", full)
     result = _build(photos, tmp_path / "idx")
     assert result.exit_code == 1 and "disk full" in result.stderr
     assert "previous index is intact" not in result.stderr
@@ -673,11 +698,11 @@ def test_verify_checks_the_analysis_and_export_gives_one_line(built: tuple[Path,
     idx = Index(index)
     z = idx._npz("analysis")
     z["labels"] = z["labels"] + 5  # clusters that do not exist
-    payload = index_mod._npz_bytes(**z)
+    payload = npz_bytes(**z)
     (index / idx._files["analysis"]["name"]).write_bytes(payload)
 
     def edit(m: dict[str, object]) -> None:
-        m["files"]["analysis"].update(bytes=len(payload), sha256=index_mod._sha(payload))  # type: ignore[index]
+        m["files"]["analysis"].update(bytes=len(payload), sha256=fs.sha256_hex(payload))  # type: ignore[index]
 
     _reseal(index, edit)
     assert any("cluster labels" in p for p in Index(index).verify())
@@ -712,11 +737,11 @@ def test_verify_finds_an_analysis_of_more_rows_than_images(built: tuple[Path, Pa
     idx = Index(index)
     z = idx._npz("analysis")
     z = {k: np.concatenate([v, v[:4]]) if k != "centers" else v for k, v in z.items()}
-    payload = index_mod._npz_bytes(**z)
+    payload = npz_bytes(**z)
     (index / idx._files["analysis"]["name"]).write_bytes(payload)
 
     def edit(m: dict[str, object]) -> None:
-        m["files"]["analysis"].update(bytes=len(payload), sha256=index_mod._sha(payload))  # type: ignore[index]
+        m["files"]["analysis"].update(bytes=len(payload), sha256=fs.sha256_hex(payload))  # type: ignore[index]
 
     _reseal(index, edit)
     assert any("10 rows for 6 images" in p for p in Index(index).verify())

@@ -164,7 +164,7 @@ def test_damaged_files_fail_cleanly(pth_bytes: bytes, data: st.DataObject) -> No
 
 def test_reading_imports_neither_torch_nor_tensorflow() -> None:
     code = (
-        "import sys; from explorer.features import backbones, lite0, torchfile;"
+        "import sys; from explorer.features import lite0, registry, torchfile;"
         " import explorer.cli;"
         "torchfile.read_state_dict(lite0.weights_path(), sha256=lite0.WEIGHTS_SHA256);"
         "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"

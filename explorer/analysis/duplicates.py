@@ -21,7 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from explorer.store.folder import write_output_bytes
-from explorer.store.index import ImageRecord, Index
+from explorer.store.index import Index
+from explorer.store.records import ImageRecord
 
 if TYPE_CHECKING:
     from explorer.analysis.compute import DuplicateGroup

@@ -14,11 +14,12 @@ import os
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+
+from explorer.store.records import Projection
 
 log = logging.getLogger(__name__)
 
@@ -36,26 +37,6 @@ images NN-descent finds 97% of the exact top-5 neighbours and every
 near-duplicate pair (``docs/performance.md``, "Post-processing at scale").
 """
 _EPS = 1e-12
-
-
-@dataclass(frozen=True)
-class Projection:
-    """A fitted PCA, stored as arrays.
-
-    Attributes:
-        mean: ``(d,)`` feature mean subtracted before projecting.
-        components: ``(c, d)`` principal axes, one per row.
-        explained_variance_ratio: ``(c,)`` share of variance each axis explains.
-    """
-
-    mean: NDArray[np.float32]
-    components: NDArray[np.float32]
-    explained_variance_ratio: NDArray[np.float32]
-
-    @property
-    def n_components(self) -> int:
-        """Number of principal axes kept."""
-        return int(self.components.shape[0])
 
 
 def fit_projection(

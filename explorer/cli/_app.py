@@ -125,7 +125,7 @@ def _explorer(
     ] = False,
 ) -> None:
     if version:
-        from explorer import __version__
+        from explorer.version import __version__
 
         typer.echo(f"explorer {__version__}")
         raise typer.Exit()
@@ -232,7 +232,7 @@ def run(call: Callable[[], T], *, interrupted: str = INTERRUPTED) -> T:
             :class:`~explorer.errors.Interrupted` names what was saved).
     """
     from explorer.errors import Interrupted
-    from explorer.store.quarantine import DecodeHangError
+    from explorer.features.extract import DecodeHangError
 
     try:
         return call()
@@ -280,7 +280,7 @@ def applicable_weights(
     source = ctx.get_parameter_source("weights")
     if weights is None or source is None or source.name != "ENVIRONMENT":
         return weights
-    from explorer.features.backbones import BACKBONES
+    from explorer.features.registry import BACKBONES
 
     name = backbone
     if name is None:

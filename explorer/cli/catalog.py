@@ -106,7 +106,7 @@ def clusters(
 
 
 def _refuse_path_tag(label: str, command: str, usage: str) -> None:
-    from explorer.inputs.images import IMAGE_EXTENSIONS
+    from explorer.inputs.scan import IMAGE_EXTENSIONS
 
     if os.path.lexists(label) or os.path.splitext(label)[1].lower() in IMAGE_EXTENSIONS:
         # 'explorer tag a.jpg b.jpg' with the tag forgotten would tag a.jpg with "b.jpg"

@@ -119,7 +119,7 @@ def _capture_lines(c: CaptureSummary) -> list[str]:
 
 def _rebuild_command(index: Path) -> str:
     """The command that rebuilds this index as it was (backbone and weights named)."""
-    from explorer.features.backbones import BackboneInfo
+    from explorer.features.base import BackboneInfo
     from explorer.store.advice import rebuild_command
     from explorer.store.folder import read_bytes
 

@@ -12,25 +12,75 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from explorer import faults
-from explorer.features.backbones import Backbone, Embedding
-from explorer.inputs.images import LoadedImage, Skipped, load_image
-from explorer.store.quarantine import DecodeHangError, Journal, result_within
+from explorer.errors import ExplorerError
+from explorer.features.base import Backbone, Embedding
+from explorer.inputs.decode import LoadedImage, load_image
+from explorer.inputs.skips import Skipped
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 2
+T = TypeVar("T")
+
+
+class Journal(Protocol):
+    """Where each decode's start and end is noted (:class:`explorer.store.quarantine.Journal`)."""
+
+    def start(self, path: Path) -> None:
+        """Note that decoding ``path`` begins."""
+
+    def done(self, path: Path) -> None:
+        """Note that decoding ``path`` ended."""
+
+
+class DecodeHangError(ExplorerError):
+    """A decode did not finish in time; the run must stop (the thread cannot be killed)."""
+
+    exit_code = 3
+
+
+def result_within(
+    future: Future[T],
+    timeout: float | None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    tick: float = 0.5,
+) -> T:
+    """``future.result()``, waiting at most ``timeout`` seconds of time the process ran.
+
+    The wait is counted in ticks: a tick that lasted much longer than asked
+    means the whole process was stopped (Ctrl-Z, SIGSTOP, a suspended laptop),
+    the decoder with it, so only one tick of it counts. A build paused for an
+    hour is not a hung decoder, and no innocent file is quarantined for it.
+
+    Raises:
+        concurrent.futures.TimeoutError: After ``timeout`` seconds of waiting while running.
+    """
+    if timeout is None:
+        return future.result()
+    waited = 0.0
+    while True:
+        step = max(1e-3, min(tick, timeout - waited))
+        started = clock()
+        try:
+            return future.result(timeout=step)
+        except FutureTimeout:
+            waited += min(clock() - started, 2 * step)  # a longer gap: we were stopped
+            if waited >= timeout:
+                raise
 
 
 @dataclass
@@ -119,7 +169,7 @@ def extract(
         timeout: Seconds one decode may take (``None``: no limit).
 
     Yields:
-        :class:`Batch` results and :class:`~explorer.inputs.images.Skipped` files.
+        :class:`Batch` results and :class:`~explorer.inputs.skips.Skipped` files.
     """
     backbone: Backbone | None = None
     pending: list[LoadedImage] = []

@@ -30,14 +30,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from explorer.errors import WeightsUnavailableError
-from explorer.features.backbones import (
-    BackboneInfo,
-    Embedding,
-    file_sha256,
-    import_keras,
-    quiet_stderr,
-)
+from explorer.features.base import BackboneInfo, Embedding
 from explorer.features.torchfile import TorchFileError, read_state_dict
+from explorer.features.vgg16 import import_keras, quiet_stderr
+from explorer.fs import atomic_write, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +203,6 @@ def load_weights(
 
 def _write_cache(path: Path, weights: dict[str, NDArray[np.float32]]) -> None:
     """Write the ``.npz`` atomically; a read-only cache only costs the next run time."""
-    from explorer.store.folder import atomic_write
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda fh: np.savez(fh, **weights))  # type: ignore[arg-type]

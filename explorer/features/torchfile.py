@@ -15,19 +15,18 @@ streams in a row followed by raw tensor bytes:
 then, for each key, an 8-byte little-endian element count and the elements.
 
 Unpickling such a file with :mod:`pickle` would let it call any importable
-function. This module instead interprets the few pickle opcodes these streams
-use with a small machine of its own: ``GLOBAL`` resolves only the exact names
-listed in :data:`_ALLOWED_GLOBALS` to inert stand-ins, ``REDUCE`` only
-"calls" those stand-ins, and any other global or opcode stops the read with
-:class:`TorchFileError` before anything is constructed. The file's SHA-256 is
-checked before a single byte is interpreted.
+function. Instead a small machine steps through the few opcodes these streams
+use, one entry of :data:`_OPCODES` each: ``GLOBAL`` resolves only the names of
+:data:`_ALLOWED_GLOBALS`, to inert stand-ins; ``REDUCE`` "calls" only those;
+any other global or opcode stops the read with :class:`TorchFileError` before
+anything is built. The file's SHA-256 is checked before a byte is interpreted.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from explorer.errors import WeightsUnavailableError
-
-__all__ = ["TorchFileError", "read_state_dict"]
+from explorer.fs import sha256_hex
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 FORMAT_VERSION = 1001
@@ -51,14 +49,6 @@ class TorchFileError(WeightsUnavailableError):
 
 
 @dataclass(frozen=True)
-class _StorageType:
-    """Stand-in for ``torch.FloatStorage`` and friends: only a dtype."""
-
-    name: str
-    dtype: str
-
-
-@dataclass(frozen=True)
 class _Callable:
     """Stand-in for an allowed callable global (``OrderedDict``, ``_rebuild_tensor_v2``)."""
 
@@ -68,7 +58,7 @@ class _Callable:
 _ORDERED_DICT = _Callable("collections.OrderedDict")
 _REBUILD_TENSOR = _Callable("torch._utils._rebuild_tensor_v2")
 
-_STORAGE_DTYPES = {
+_STORAGE_DTYPES = {  # torch.FloatStorage and friends stand in as their dtypes
     "FloatStorage": "<f4",
     "DoubleStorage": "<f8",
     "HalfStorage": "<f2",
@@ -83,7 +73,7 @@ _STORAGE_DTYPES = {
 _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("collections", "OrderedDict"): _ORDERED_DICT,
     ("torch._utils", "_rebuild_tensor_v2"): _REBUILD_TENSOR,
-    **{("torch", name): _StorageType(name, dtype) for name, dtype in _STORAGE_DTYPES.items()},
+    **{("torch", name): np.dtype(dtype) for name, dtype in _STORAGE_DTYPES.items()},
 }
 
 
@@ -92,7 +82,7 @@ class _Storage:
     """One storage record: its declared type and length, then its data once read."""
 
     key: str
-    kind: _StorageType
+    kind: np.dtype[Any]
     numel: int
     data: NDArray[Any] | None = None
 
@@ -107,19 +97,28 @@ class _TensorRef:
     stride: tuple[int, ...]
 
 
-class _Mark:
-    """The MARK opcode's sentinel on the stack."""
-
-
-_MARK = _Mark()
-
-
-class _Cursor:
-    """A read position in the file's bytes that never reads past the end."""
+class _Machine:
+    """The file's bytes read as pickle streams (a stack, marks and memo stepped by
+    :data:`_OPCODES`, and the storages they declare), never past the end."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.pos = 0
+        self.storages: dict[str, _Storage] = {}
+        self.stack: list[object] = []
+        self.marks: list[int] = []
+        self.memo: dict[int, object] = {}
+
+    def run(self) -> object:
+        """Interpret one pickle stream up to its STOP opcode and return its value."""
+        self.stack, self.marks, self.memo = [], [], {}
+        while (op := self.take(1)) != b".":  # STOP
+            if op not in _OPCODES:
+                raise TorchFileError(f"unsupported pickle opcode {op!r} at offset {self.pos - 1}")
+            _OPCODES[op][1](self)
+        if len(self.stack) != 1 or self.marks:
+            raise TorchFileError("malformed pickle: STOP with a stack of other than one item")
+        return self.stack[0]
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
@@ -130,6 +129,71 @@ class _Cursor:
 
     def uint(self, n: int) -> int:
         return int.from_bytes(self.take(n), "little", signed=False)
+
+    def name(self) -> str:
+        """A GLOBAL's module or name: ASCII up to a newline."""
+        end = self.data.find(b"\n", self.pos, self.pos + 256)
+        if end < 0:
+            raise TorchFileError("malformed pickle: unterminated GLOBAL name")
+        text = self.take(end - self.pos).decode("ascii", errors="replace")
+        self.take(1)
+        return text
+
+    def push(self, value: object) -> None:
+        self.stack.append(value)
+
+    def pop_n(self, n: int | None) -> list[object]:
+        """The top ``n`` items, deepest first; ``None``: all above the last MARK, and the MARK."""
+        if n is None:
+            if not self.marks:
+                raise TorchFileError("malformed pickle: no MARK")
+            n = len(self.stack) - self.marks.pop()
+        elif len(self.stack) - n < (self.marks[-1] if self.marks else 0):
+            raise TorchFileError("malformed pickle: stack underflow")
+        items = self.stack[len(self.stack) - n :]
+        del self.stack[len(self.stack) - n :]
+        return items
+
+    def top(self, kind: type) -> Any:
+        if not self.stack or not isinstance(self.stack[-1], kind):
+            raise TorchFileError(f"malformed pickle: expected a {kind.__name__} on the stack")
+        return self.stack[-1]
+
+    def append(self, items: list[object]) -> None:
+        self.top(list).extend(items)  # the items were popped first: the list lies below them
+
+    def set_items(self, pairs: list[object]) -> None:
+        target = self.top(dict)
+        if len(pairs) % 2:
+            raise TorchFileError("malformed pickle: SETITEMS with an odd item count")
+        for key, value in zip(pairs[::2], pairs[1::2], strict=True):
+            if not isinstance(key, str | int):
+                raise TorchFileError(f"malformed pickle: a dict key of type {type(key).__name__}")
+            target[key] = value
+
+    def put(self, slot: int) -> None:
+        if not self.stack:
+            raise TorchFileError("malformed pickle: PUT on an empty stack")
+        self.memo[slot] = self.stack[-1]
+
+    def get(self, slot: int) -> object:
+        if slot not in self.memo:
+            raise TorchFileError(f"malformed pickle: GET of unknown memo slot {slot}")
+        return self.memo[slot]
+
+    def protocol(self, version: int) -> None:
+        if version > _MAX_PROTOCOL:
+            raise TorchFileError(f"unsupported pickle protocol at offset {self.pos - 2}")
+
+    def text(self) -> str:
+        at = self.pos - 1
+        try:
+            return self.take(self.uint(4)).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TorchFileError(f"malformed pickle: bad UTF-8 at offset {at}") from exc
+
+    def signed(self, n: int) -> int:
+        return int.from_bytes(self.take(n), "little", signed=True)
 
 
 def read_state_dict(path: Path, *, sha256: str) -> dict[str, NDArray[Any]]:
@@ -149,7 +213,7 @@ def read_state_dict(path: Path, *, sha256: str) -> dict[str, NDArray[Any]]:
         OSError: The file cannot be read.
     """
     data = Path(path).read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
+    actual = sha256_hex(data)
     if actual != sha256.lower():
         raise TorchFileError(
             f"{path} has sha256 {actual}, expected {sha256}; refusing to read an unknown file"
@@ -173,31 +237,30 @@ def parse_state_dict(data: bytes) -> dict[str, NDArray[Any]]:
         raise TorchFileError(
             "this is PyTorch's zip format (torch >= 1.6); only the legacy format is supported"
         )
-    cursor = _Cursor(data)
-    storages: dict[str, _Storage] = {}
-    if _run(cursor, storages) != MAGIC_NUMBER:
+    cursor = _Machine(data)
+    if cursor.run() != MAGIC_NUMBER:
         raise TorchFileError("not a PyTorch legacy file (wrong magic number)")
-    version = _run(cursor, storages)
+    version = cursor.run()
     if version != FORMAT_VERSION:
         raise TorchFileError(f"unsupported PyTorch legacy format version {version!r}")
-    sys_info = _run(cursor, storages)
+    sys_info = cursor.run()
     if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
         raise TorchFileError("only little-endian files are supported")
-    state = _run(cursor, storages)
+    state = cursor.run()
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, _TensorRef) for k, v in state.items()
     ):
         raise TorchFileError("the file does not hold a state dict of tensors")
-    keys = _run(cursor, storages)
+    keys = cursor.run()
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise TorchFileError("the storage key list is malformed")
-    _read_storages(cursor, storages, keys)
+    _read_storages(cursor, cursor.storages, keys)
     if cursor.pos != len(data):
         raise TorchFileError(f"{len(data) - cursor.pos} unexpected bytes after the last storage")
     return {name: _materialise(ref) for name, ref in state.items()}
 
 
-def _read_storages(cursor: _Cursor, storages: dict[str, _Storage], keys: list[str]) -> None:
+def _read_storages(cursor: _Machine, storages: dict[str, _Storage], keys: list[str]) -> None:
     if sorted(keys) != sorted(storages) or len(set(keys)) != len(keys):
         raise TorchFileError("the storage key list does not match the tensors' storages")
     for key in keys:
@@ -207,7 +270,7 @@ def _read_storages(cursor: _Cursor, storages: dict[str, _Storage], keys: list[st
             raise TorchFileError(
                 f"storage {key} holds {numel} elements, its record says {storage.numel}"
             )
-        dtype = np.dtype(storage.kind.dtype)
+        dtype = storage.kind
         raw = cursor.take(numel * dtype.itemsize)
         storage.data = np.frombuffer(raw, dtype=dtype)
 
@@ -236,121 +299,40 @@ def _materialise(ref: _TensorRef) -> NDArray[Any]:
     return np.array(view, dtype=data.dtype.newbyteorder("="), order="C")  # keeps 0-d as 0-d
 
 
-def _run(cursor: _Cursor, storages: dict[str, _Storage]) -> object:
-    """Interpret one pickle stream up to its STOP opcode and return its value."""
-    stack: list[object] = []
-    marks: list[int] = []
-    memo: dict[int, object] = {}
-
-    def pop() -> object:
-        if len(stack) <= (marks[-1] if marks else 0):
-            raise TorchFileError("malformed pickle: stack underflow")
-        return stack.pop()
-
-    def pop_mark() -> list[object]:
-        if not marks:
-            raise TorchFileError("malformed pickle: no MARK")
-        start = marks.pop()
-        items = stack[start:]
-        del stack[start:]
-        return items
-
-    def top(kind: type) -> Any:
-        if not stack or not isinstance(stack[-1], kind):
-            raise TorchFileError(f"malformed pickle: expected a {kind.__name__} on the stack")
-        return stack[-1]
-
-    while True:
-        at = cursor.pos
-        op = cursor.take(1)
-        if op == b"\x80":  # PROTO
-            if cursor.uint(1) > _MAX_PROTOCOL:
-                raise TorchFileError(f"unsupported pickle protocol at offset {at}")
-        elif op == b".":  # STOP
-            if len(stack) != 1 or marks:
-                raise TorchFileError("malformed pickle: STOP with a stack of other than one item")
-            return stack[0]
-        elif op == b"(":  # MARK
-            marks.append(len(stack))
-        elif op == b"N":  # NONE
-            stack.append(None)
-        elif op in (b"\x88", b"\x89"):  # NEWTRUE, NEWFALSE
-            stack.append(op == b"\x88")
-        elif op == b"K":  # BININT1
-            stack.append(cursor.uint(1))
-        elif op == b"M":  # BININT2
-            stack.append(cursor.uint(2))
-        elif op == b"J":  # BININT
-            stack.append(int.from_bytes(cursor.take(4), "little", signed=True))
-        elif op == b"\x8a":  # LONG1
-            stack.append(int.from_bytes(cursor.take(cursor.uint(1)), "little", signed=True))
-        elif op == b"G":  # BINFLOAT
-            stack.append(struct.unpack(">d", cursor.take(8))[0])
-        elif op == b"X":  # BINUNICODE
-            try:
-                stack.append(cursor.take(cursor.uint(4)).decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise TorchFileError(f"malformed pickle: bad UTF-8 at offset {at}") from exc
-        elif op == b")":  # EMPTY_TUPLE
-            stack.append(())
-        elif op in (b"\x85", b"\x86", b"\x87"):  # TUPLE1, TUPLE2, TUPLE3
-            n = op[0] - 0x84
-            items = [pop() for _ in range(n)][::-1]
-            stack.append(tuple(items))
-        elif op == b"t":  # TUPLE
-            stack.append(tuple(pop_mark()))
-        elif op == b"]":  # EMPTY_LIST
-            stack.append([])
-        elif op == b"a":  # APPEND
-            value = pop()
-            top(list).append(value)
-        elif op == b"e":  # APPENDS
-            values = pop_mark()
-            top(list).extend(values)
-        elif op == b"}":  # EMPTY_DICT
-            stack.append({})
-        elif op == b"s":  # SETITEM
-            value = pop()
-            key = pop()
-            _set_item(top(dict), key, value)
-        elif op == b"u":  # SETITEMS
-            pairs = pop_mark()
-            target = top(dict)
-            if len(pairs) % 2:
-                raise TorchFileError("malformed pickle: SETITEMS with an odd item count")
-            for key, value in zip(pairs[::2], pairs[1::2], strict=True):
-                _set_item(target, key, value)
-        elif op in (b"q", b"r"):  # BINPUT, LONG_BINPUT
-            if not stack:
-                raise TorchFileError("malformed pickle: PUT on an empty stack")
-            memo[cursor.uint(1 if op == b"q" else 4)] = stack[-1]
-        elif op in (b"h", b"j"):  # BINGET, LONG_BINGET
-            slot = cursor.uint(1 if op == b"h" else 4)
-            if slot not in memo:
-                raise TorchFileError(f"malformed pickle: GET of unknown memo slot {slot}")
-            stack.append(memo[slot])
-        elif op == b"c":  # GLOBAL
-            stack.append(_find_global(_line(cursor), _line(cursor)))
-        elif op == b"R":  # REDUCE
-            args = pop()
-            func = pop()
-            stack.append(_reduce(func, args))
-        elif op == b"Q":  # BINPERSID
-            stack.append(_persistent_load(pop(), storages))
-        elif op == b"b":  # BUILD
-            state = pop()
-            _build(top(dict), state)
-        else:
-            raise TorchFileError(f"unsupported pickle opcode {op!r} at offset {at}")
-
-
-def _line(cursor: _Cursor) -> str:
-    end = cursor.data.find(b"\n", cursor.pos, cursor.pos + 256)
-    if end < 0:
-        raise TorchFileError("malformed pickle: unterminated GLOBAL name")
-    text = cursor.take(end - cursor.pos).decode("ascii", errors="replace")
-    cursor.take(1)
-    return text
+_OPCODES: dict[bytes, tuple[str, Callable[[_Machine], object]]] = {
+    b"\x80": ("PROTO", lambda m: m.protocol(m.uint(1))),
+    b"(": ("MARK", lambda m: m.marks.append(len(m.stack))),
+    b"N": ("NONE", lambda m: m.push(None)),
+    b"\x88": ("NEWTRUE", lambda m: m.push(True)),
+    b"\x89": ("NEWFALSE", lambda m: m.push(False)),
+    b"K": ("BININT1", lambda m: m.push(m.uint(1))),
+    b"M": ("BININT2", lambda m: m.push(m.uint(2))),
+    b"J": ("BININT", lambda m: m.push(m.signed(4))),
+    b"\x8a": ("LONG1", lambda m: m.push(m.signed(m.uint(1)))),
+    b"G": ("BINFLOAT", lambda m: m.push(struct.unpack(">d", m.take(8))[0])),
+    b"X": ("BINUNICODE", lambda m: m.push(m.text())),
+    b")": ("EMPTY_TUPLE", lambda m: m.push(())),
+    b"\x85": ("TUPLE1", lambda m: m.push(tuple(m.pop_n(1)))),
+    b"\x86": ("TUPLE2", lambda m: m.push(tuple(m.pop_n(2)))),
+    b"\x87": ("TUPLE3", lambda m: m.push(tuple(m.pop_n(3)))),
+    b"t": ("TUPLE", lambda m: m.push(tuple(m.pop_n(None)))),
+    b"]": ("EMPTY_LIST", lambda m: m.push([])),
+    b"a": ("APPEND", lambda m: m.append(m.pop_n(1))),
+    b"e": ("APPENDS", lambda m: m.append(m.pop_n(None))),
+    b"}": ("EMPTY_DICT", lambda m: m.push({})),
+    b"s": ("SETITEM", lambda m: m.set_items(m.pop_n(2))),
+    b"u": ("SETITEMS", lambda m: m.set_items(m.pop_n(None))),
+    b"q": ("BINPUT", lambda m: m.put(m.uint(1))),
+    b"r": ("LONG_BINPUT", lambda m: m.put(m.uint(4))),
+    b"h": ("BINGET", lambda m: m.push(m.get(m.uint(1)))),
+    b"j": ("LONG_BINGET", lambda m: m.push(m.get(m.uint(4)))),
+    b"c": ("GLOBAL", lambda m: m.push(_find_global(m.name(), m.name()))),
+    b"R": ("REDUCE", lambda m: m.push(_reduce(*m.pop_n(2)))),
+    b"Q": ("BINPERSID", lambda m: m.push(_persistent_load(m.pop_n(1)[0], m.storages))),
+    b"b": ("BUILD", lambda m: _build(m.pop_n(1)[0], m.top(dict))),  # the state, then its object
+}
+"""Every opcode a legacy state dict uses: code -> (pickle's name for it, its step).
+Any other opcode stops the read; GLOBAL yields only the stand-ins above."""
 
 
 def _find_global(module: str, name: str) -> object:
@@ -360,12 +342,6 @@ def _find_global(module: str, name: str) -> object:
         raise TorchFileError(
             f"the file refers to {module}.{name}, which is not allowed in a state dict"
         ) from None
-
-
-def _set_item(target: dict[object, object], key: object, value: object) -> None:
-    if not isinstance(key, str | int):
-        raise TorchFileError(f"malformed pickle: a dict key of type {type(key).__name__}")
-    target[key] = value
 
 
 def _reduce(func: object, args: object) -> object:
@@ -402,7 +378,7 @@ def _persistent_load(pid: object, storages: dict[str, _Storage]) -> _Storage:
         isinstance(pid, tuple)
         and len(pid) == 6
         and pid[0] == "storage"
-        and isinstance(pid[1], _StorageType)
+        and isinstance(pid[1], np.dtype)
         and isinstance(pid[2], str)
         and isinstance(pid[3], str)
         and _is_int(pid[4])
@@ -418,7 +394,7 @@ def _persistent_load(pid: object, storages: dict[str, _Storage]) -> _Storage:
     return known
 
 
-def _build(target: dict[object, object], state: object) -> None:
+def _build(state: object, target: dict[object, object]) -> None:
     """``OrderedDict.__setstate__``: a state dict carries only its ``_metadata`` (versions)."""
     if not (isinstance(state, dict) and set(state) <= {"_metadata"}):
         raise TorchFileError("malformed pickle: unexpected object state")

@@ -131,7 +131,7 @@ def capture_from_exif(exif: Image.Exif | None, *, mtime_ns: int) -> Capture:
 
 
 def _open_exif(path: Path) -> Image.Exif | None:
-    from explorer.inputs.images import register_formats
+    from explorer.inputs.formats import register_formats
 
     register_formats()
     try:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from explorer.analysis.search import PCA_COMPONENTS, Projection, fit_projection, project
+from explorer.analysis.search import PCA_COMPONENTS, fit_projection, project
 from explorer.errors import (
     ExplorerError,
     IncompatibleIndexError,
@@ -26,18 +26,13 @@ from explorer.errors import (
     UsageError,
     WeightsUnavailableError,
 )
-from explorer.features.backbones import (
-    IMAGENET_WEIGHTS,
-    Backbone,
-    BackboneInfo,
-    WeightsRef,
-    check_requested_weights,
-    check_weights,
-    file_sha256,
-    get_spec,
-)
-from explorer.features.extract import Batch, extract
-from explorer.inputs.images import Candidate, Skipped, SkipReason, scan_folder, scan_paths
+from explorer.features.base import IMAGENET_WEIGHTS, Backbone, BackboneInfo, WeightsRef
+from explorer.features.extract import Batch, DecodeHangError, extract
+from explorer.features.registry import check_requested_weights, get_spec
+from explorer.features.weights import check_weights
+from explorer.fs import file_sha256
+from explorer.inputs.scan import Candidate, scan_folder, scan_paths
+from explorer.inputs.skips import Skipped, SkipReason
 from explorer.jobs.engine import LOCAL, BackboneLoader, Engine, Poisoned, ray_batches
 from explorer.progress import Progress, no_progress
 from explorer.store import quarantine
@@ -48,15 +43,10 @@ from explorer.store.checkpoints import (
     read_chunks,
     write_chunk,
 )
-from explorer.store.index import (
-    ImageRecord,
-    Index,
-    IndexData,
-    SkipRecord,
-    index_exists,
-    lock_index,
-    save_index,
-)
+from explorer.store.commit import save_index
+from explorer.store.folder import lock_index
+from explorer.store.index import Index, index_exists
+from explorer.store.records import ImageRecord, IndexData, Projection, SkipRecord
 from explorer.store.rows import Rows, record_path, sort_key, touched, upgraded
 from explorer.text import count, plural
 
@@ -471,7 +461,7 @@ def build(
         # a failed first build leaves nothing behind (no lock, no journal), unless
         # what it leaves is what the next run needs: extracted rows, or the record
         # of a decode that hung (the next run probes that file alone)
-        keep = isinstance(exc, quarantine.DecodeHangError)
+        keep = isinstance(exc, DecodeHangError)
         keep = keep or checkpoint_backbone(index_path) is not None
         if created and not keep:
             shutil.rmtree(index_path, ignore_errors=True)

@@ -40,7 +40,7 @@ from explorer.store.tags import add_tags, change_tags, load_tags
 
 def default_threshold(index: Index) -> float:
     """The near-duplicate threshold of the stored analysis, else the backbone's calibrated one."""
-    from explorer.features.backbones import default_dup_threshold
+    from explorer.features.registry import default_dup_threshold
 
     value = (index.manifest.get("analysis") or {}).get("dup_threshold")
     return float(value) if value is not None else default_dup_threshold(index.backbone.name)

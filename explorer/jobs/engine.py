@@ -35,9 +35,10 @@ from typing import Any
 import numpy as np
 
 from explorer.errors import ExplorerError, UsageError
-from explorer.features.backbones import Backbone, BackboneInfo, load_backbone
-from explorer.features.extract import Batch, extract
-from explorer.inputs.images import Skipped
+from explorer.features.base import Backbone, BackboneInfo
+from explorer.features.extract import Batch, DecodeHangError, extract
+from explorer.features.registry import load_backbone
+from explorer.inputs.skips import Skipped
 from explorer.store import quarantine
 
 log = logging.getLogger(__name__)
@@ -257,7 +258,7 @@ class RayExtraction:
                     done[task.number] = extra.pop(task.number, []) + list(items)
                 except ray.exceptions.RayTaskError as exc:
                     cause = exc.cause if exc.cause is not None else exc
-                    if not isinstance(cause, quarantine.DecodeHangError):
+                    if not isinstance(cause, DecodeHangError):
                         raise cause from None
                     with contextlib.suppress(Exception):  # a thread is stuck: restart it
                         ray.kill(actor, no_restart=False)

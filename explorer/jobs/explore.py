@@ -21,8 +21,10 @@ import numpy as np
 from explorer.analysis.search import EXACT_GRAPH_LIMIT, neighbor_graph
 from explorer.errors import UsageError
 from explorer.progress import Progress, no_progress
-from explorer.store.folder import REPORTS, check_output, check_unlocked
-from explorer.store.index import Analysis, ImageRecord, Index, lock_index, save_analysis
+from explorer.store.commit import save_analysis
+from explorer.store.folder import REPORTS, check_output, check_unlocked, lock_index
+from explorer.store.index import Index
+from explorer.store.records import Analysis, ImageRecord
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ def analyse(
     """
     from explorer.analysis.compute import check_dup_threshold, cluster, embed_2d
     from explorer.analysis.duplicates import near_duplicate_groups
-    from explorer.features.backbones import default_dup_threshold
+    from explorer.features.registry import default_dup_threshold
 
     default = default_dup_threshold(index.backbone.name)
     threshold = check_dup_threshold(default if dup_threshold is None else dup_threshold)
@@ -198,7 +200,7 @@ def report(
         near_duplicate_groups,
         pairs_near,
     )
-    from explorer.features.backbones import default_dup_threshold
+    from explorer.features.registry import default_dup_threshold
     from explorer.inputs.capture import describe, facets
     from explorer.report.data import ReportData
     from explorer.report.render import write_report

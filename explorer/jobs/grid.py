@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from explorer.errors import UsageError
-from explorer.inputs.images import register_formats
+from explorer.inputs.formats import register_formats
 from explorer.jobs.similar import QueryResult
 from explorer.store.folder import write_output
 from explorer.text import display_path

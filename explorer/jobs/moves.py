@@ -22,7 +22,7 @@ from pathlib import Path
 from explorer import faults
 from explorer.analysis.duplicates import DuplicateSet
 from explorer.errors import UsageError
-from explorer.store.index import atomic_write_bytes
+from explorer.fs import atomic_write_bytes
 
 JOURNAL = ".explorer-moves.json"
 """The undo journal, in the destination folder."""

@@ -18,9 +18,11 @@ from numpy.typing import NDArray
 
 from explorer.analysis.search import project, top_k
 from explorer.errors import NoImagesError, UsageError
-from explorer.features.backbones import Backbone, check_requested_weights, load_backbone
+from explorer.features.base import Backbone
 from explorer.features.extract import extract
-from explorer.inputs.images import Candidate, Skipped, scan_paths
+from explorer.features.registry import check_requested_weights, load_backbone
+from explorer.inputs.scan import Candidate, scan_paths
+from explorer.inputs.skips import Skipped
 from explorer.jobs.build import check_compatible, check_exist
 from explorer.progress import Progress, no_progress
 from explorer.store.index import Index
@@ -160,7 +162,7 @@ def _same_stat(index: Index, i: int, cand: Candidate) -> bool:
 
 
 def _sha_or_empty(path: Path) -> str:
-    from explorer.features.backbones import file_sha256
+    from explorer.fs import file_sha256
 
     try:
         return file_sha256(path)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -38,6 +37,7 @@ from explorer.report.payload import DUP_GROUPS_SHOWN, payload, script_json
 from explorer.report.thumbnails import SIDECAR_MARKER, data_uri, fit_budget, write_sidecar
 from explorer.store.folder import write_output_bytes
 from explorer.text import clean_surrogates, grouped_count, plural
+from explorer.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def _page_variables(data: ReportData, k: int, page_data: dict[str, Any]) -> dict
             f"{grouped_count(len(dups), 'group')}, {grouped_count(n_dup_images, 'image')}"
             + (f" · showing the first {DUP_GROUPS_SHOWN}" if len(dups) > DUP_GROUPS_SHOWN else "")
         ),
-        "explorer_footer": f"Made with explorer {_version()} · {n} images · works offline",
+        "explorer_footer": f"Made with explorer {__version__} · {n} images · works offline",
     }
 
 
@@ -179,11 +179,3 @@ def _header(data: ReportData, k: int, n_dups: int) -> dict[str, Any]:
             (clean_surrogates(key), clean_surrogates(value)) for key, value in data.summary.items()
         ],
     }
-
-
-def _version() -> str:
-    """The installed version (as ``explorer.__version__``, which sits above this layer)."""
-    try:
-        return version("explorer")
-    except PackageNotFoundError:
-        return "0.0.0"

@@ -6,7 +6,7 @@ import os
 import shlex
 from pathlib import Path
 
-from explorer.features.backbones import IMAGENET_WEIGHTS, BackboneInfo
+from explorer.features.base import IMAGENET_WEIGHTS, BackboneInfo
 
 DEFAULT_BACKBONE = "vgg16"
 

@@ -22,17 +22,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from explorer import faults
-from explorer.features.backbones import BackboneInfo
-from explorer.store.folder import (
-    CHECKPOINTS,
-    atomic_write_bytes,
-    is_temp_name,
-    read_bytes,
-    remove_file,
-    subfolder,
-)
-from explorer.store.index import ImageRecord, SkipRecord, _npz_bytes
+from explorer.features.base import BackboneInfo
+from explorer.fs import atomic_write_bytes
+from explorer.store.arrays import npz_bytes
+from explorer.store.folder import CHECKPOINTS, is_temp_name, read_bytes, remove_file, subfolder
 from explorer.store.manifest import from_json, list_from_json, load_json
+from explorer.store.records import ImageRecord, SkipRecord
 
 CHUNK_NAME = re.compile(r"chunk-\d{20}\.npz")
 JOURNAL = "decoding.log"
@@ -74,7 +69,7 @@ def write_chunk(index_path: Path, chunk: Chunk) -> Path:
         arrays["class_ids"] = chunk.class_ids
         arrays["class_probs"] = chunk.class_probs
     path = folder / f"chunk-{time.time_ns():020d}.npz"
-    atomic_write_bytes(path, _npz_bytes(**arrays))
+    atomic_write_bytes(path, npz_bytes(**arrays))
     faults.point("chunk")
     return path
 

@@ -12,8 +12,8 @@ ever touched:
   (:class:`~explorer.errors.UnsafeIndexError`), never written or read through.
 - Cleanup deletes only names the index itself writes, matched exactly
   (:func:`is_own_name`).
-- :func:`atomic_write` is the one way a file of the index is written: temp
-  file in the same folder (``O_EXCL | O_NOFOLLOW``), fsync, rename.
+- Every file of the index is written with :func:`explorer.fs.atomic_write`:
+  temp file in the same folder (``O_EXCL | O_NOFOLLOW``), fsync, rename.
 - :func:`write_output` is the one way a file the user named (``--out``,
   ``--save``) is written: atomically over a regular file (keeping its mode),
   through an existing device or FIFO (``/dev/null``, ``/dev/stdout``), never
@@ -23,20 +23,26 @@ ever touched:
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
-import io
 import os
 import re
-import secrets
 import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from explorer import faults
 from explorer.errors import IndexLockedError, UnsafeIndexError, UsageError
+from explorer.fs import (
+    CLOEXEC,
+    NOFOLLOW,
+    NONBLOCK,
+    TEMP_NAME,
+    NotRegularFileError,
+    atomic_write,
+    fsync_dir,
+    open_regular,
+)
 
 REPORTS = "reports"
 """The one folder inside an index where reports may be written (``explorer build .``
@@ -48,27 +54,22 @@ _MARKER_TEXT = b"explorer index folder: every file here is written and deleted b
 LOCK = "lock"
 CHECKPOINTS = "checkpoints"
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-
 GENERATION_NAME = re.compile(r"(?P<key>[a-z][a-z_]{0,31})-\d{14}-[0-9a-f]{6}\.(?:json|npy|npz|bin)")
 """A generation's data file: ``<key>-<yyyymmddhhmmss>-<6 hex>.<ext>``."""
 _FIXED = {"manifest.json", LOCK, "tags.json", "quarantine.json", CHECKPOINTS, MARKER}
-_TEMP = re.compile(r"\.(?P<name>.+)\.tmp-\d+-[0-9a-f]{8}")
 
 
 def is_own_name(name: str) -> bool:
     """Whether ``name`` (at the top of an index folder) is one explorer writes."""
-    temp = _TEMP.fullmatch(name)
+    temp = TEMP_NAME.fullmatch(name)
     if temp is not None:
         name = temp["name"]
     return name in _FIXED or GENERATION_NAME.fullmatch(name) is not None
 
 
 def is_temp_name(name: str) -> bool:
-    """Whether ``name`` is one of :func:`atomic_write`'s temporary files."""
-    return _TEMP.fullmatch(name) is not None
+    """Whether ``name`` is one of :func:`explorer.fs.atomic_write`'s temporary files."""
+    return TEMP_NAME.fullmatch(name) is not None
 
 
 # ---------------------------------------------------------------- the folder
@@ -117,7 +118,7 @@ def is_index_folder(path: Path) -> bool:
 
 
 def _write_marker(path: Path) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | CLOEXEC
     try:
         fd = os.open(path / MARKER, flags, 0o644)
     except FileExistsError:
@@ -127,7 +128,7 @@ def _write_marker(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    _fsync_dir(path)
+    fsync_dir(path)
 
 
 def subfolder(path: Path, name: str, *, create: bool = True) -> Path | None:
@@ -193,51 +194,6 @@ def remove_file(path: Path) -> None:
         os.unlink(path)  # unlink never follows a symlink; a folder of that name stays
 
 
-# ---------------------------------------------------------------- atomic writes
-
-
-def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Write a file atomically: temp file in the same folder, fsync, rename.
-
-    The temp file is created exclusively and without following symlinks, and
-    the rename replaces the directory entry itself: a symlink at ``path`` is
-    replaced, never written through. On any error the temp file is removed and
-    ``path`` is untouched.
-    """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            faults.point("write")  # a kill here leaves a full temp file, never renamed
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Atomically write ``data`` to ``path``."""
-
-    def write(fh: io.BufferedWriter) -> None:
-        fh.write(data)
-
-    atomic_write(path, write)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 # ---------------------------------------------------------------- the lock
 
 
@@ -281,7 +237,7 @@ def check_unlocked(path: Path) -> None:
     """
     lock_path = path / LOCK
     try:
-        fd = os.open(lock_path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
+        fd = os.open(lock_path, os.O_RDONLY | NOFOLLOW | NONBLOCK | CLOEXEC)
     except OSError:
         return  # no lock file (or not ours): nobody writes through it
     try:
@@ -304,23 +260,15 @@ def _open_lock(lock_path: Path) -> int:
 
 
 def _open_regular(path: Path, flags: int) -> int:
-    """``os.open`` that never follows a symlink, never blocks on a FIFO, and admits only
-    a regular file (created 0644 with ``O_CREAT``).
+    """:func:`explorer.fs.open_regular`, refusing a symlink or special file as not the index's.
 
     Raises:
         UnsafeIndexError: ``path`` is a symlink, a FIFO, a device or a folder.
     """
     try:
-        fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK | _CLOEXEC, 0o644)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
-            raise _not_ours(path, os.lstat(path)) from None
-        raise
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise _not_ours(path, st)
-    return fd
+        return open_regular(path, flags)
+    except NotRegularFileError as exc:
+        raise _not_ours(path, exc.st) from None
 
 
 # ---------------------------------------------------------------- files for the user
@@ -350,21 +298,8 @@ def write_output(out: Path, write: Callable[[BinaryIO], None]) -> Path:
             write(fh)
         return out
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o666)
-        with os.fdopen(fd, "wb") as fh:
-            if st is not None:
-                os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
+    keep = stat.S_IMODE(st.st_mode) if st is not None else None
+    atomic_write(target, write, mode=0o666, keep_mode=keep)
     return out
 
 

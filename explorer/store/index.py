@@ -1,4 +1,4 @@
-"""The on-disk index: manifest, arrays, metadata, lock and atomic writes.
+"""The on-disk index, read: :class:`Index` opens one committed generation.
 
 Layout of an index folder (default ``./.explorer``)::
 
@@ -16,398 +16,45 @@ Layout of an index folder (default ``./.explorer``)::
     explorer-index         the marker that makes the folder recognisable as an index
 
 Files are opened, written and deleted only through :mod:`explorer.store.folder`
-(no symlink followed, only the index's own names deleted).
-
-A commit writes every file of a new generation, then replaces ``manifest.json``
-atomically, then deletes files no manifest names. A crash at any point leaves
-either the old or the new index, never a mix. Nothing is ever unpickled.
+(no symlink followed, only the index's own names deleted); generations are
+written by :mod:`explorer.store.commit`. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import io
-import json
-import logging
 import os
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer import faults
-from explorer.analysis.search import Projection
-from explorer.errors import DiskFullError, IndexCorruptError, IndexMissingError
-from explorer.features.backbones import BackboneInfo
-from explorer.progress import Progress
-from explorer.store.folder import (
-    CHECKPOINTS,
-    GENERATION_NAME,
-    atomic_write,
-    atomic_write_bytes,
-    claim_folder,
-    is_own_name,
-    is_temp_name,
-    lock_index,
-    open_read,
-    read_bytes,
-    remove_file,
+from explorer.errors import IndexCorruptError, IndexMissingError
+from explorer.features.base import BackboneInfo
+from explorer.fs import sha256_hex, stream_sha256
+from explorer.store.arrays import all_finite, analysis_problem, mmap_npy, unit_rows
+from explorer.store.folder import open_read, read_bytes
+from explorer.store.manifest import (
+    MANIFEST,
+    SCHEMA_VERSION,
+    Manifest,
+    list_from_json,
+    load_json,
+    manifest_digest,
+    parse_manifest,
 )
-from explorer.store.manifest import FILE_SUFFIX, Manifest, list_from_json, load_json, parse_manifest
+from explorer.store.records import Analysis, ImageRecord, Projection, SkipRecord
 
-__all__ = [
-    "CHECKPOINTS",
-    "Analysis",
-    "ImageRecord",
-    "Index",
-    "IndexData",
-    "SkipRecord",
-    "atomic_write",
-    "atomic_write_bytes",
-    "lock_index",
-    "save_analysis",
-    "save_index",
-]
-
-log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 2
-DEFAULT_INDEX_DIR = ".explorer"
-MANIFEST = "manifest.json"
 _OPEN_RETRIES = 8  # a reader that meets a commit re-reads the manifest this many times
-MB = 1_000_000
-"""Unit of the ``saving index (MB)`` progress bar."""
-_WRITE_SLICE = 1 << 23  # bytes written (and hashed) between two progress advances
-
-"""``progress(label, total) -> advance(n)``, the hook of :mod:`explorer.jobs.build`."""
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """One indexed image.
-
-    ``path`` is relative to the index root (``/``-separated) for files under it,
-    absolute otherwise; non-UTF-8 bytes are kept as surrogate escapes.
-    """
-
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str
-    width: int
-    height: int
-    # Capture facts (explorer.inputs.capture); optional so that older indexes load.
-    # ``taken_source`` None: not read yet (the next build reads the header).
-    taken: str | None = None
-    taken_source: str | None = None
-    camera: str | None = None
-    has_gps: bool = False
-    sharpness: float | None = None  # variance of the Laplacian of the thumbnail; None: older index
-
-
-@dataclass(frozen=True)
-class SkipRecord:
-    """A file that could not be indexed, and why."""
-
-    path: str
-    reason: str
-    detail: str = ""
-
-
-@dataclass
-class Analysis:
-    """Clusters, map and neighbour graph computed over the index vectors."""
-
-    labels: NDArray[np.int32]
-    centers: NDArray[np.float32]
-    coords: NDArray[np.float32]
-    neighbors: NDArray[np.int32]
-    scores: NDArray[np.float32]
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class IndexData:
-    """Everything one generation of an index holds, in memory."""
-
-    root: str
-    backbone: BackboneInfo
-    records: list[ImageRecord]
-    skipped: list[SkipRecord]
-    features: NDArray[np.float16]
-    vectors: NDArray[np.float32]
-    projection: Projection
-    thumbnails: list[bytes]
-    class_ids: NDArray[np.int16] | None = None
-    class_probs: NDArray[np.float16] | None = None
-    analysis: Analysis | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-
-def default_index_path() -> Path:
-    """``$EXPLORER_INDEX`` if set, else ``./.explorer``."""
-    return Path(os.environ.get("EXPLORER_INDEX") or DEFAULT_INDEX_DIR)
 
 
 def index_exists(path: Path) -> bool:
     """Whether a committed index lives at ``path``."""
-    return (path / MANIFEST).is_file()
-
-
-# ---------------------------------------------------------------- files
-
-
-def _npy_bytes(array: NDArray[Any]) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
-
-
-def _npz_bytes(**arrays: NDArray[Any]) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)  # type: ignore[arg-type]
-    return buf.getvalue()
-
-
-# ---------------------------------------------------------------- save
-
-
-def save_index(path: Path, data: IndexData, *, progress: Progress | None = None) -> None:
-    """Commit ``data`` as the index's new generation, atomically.
-
-    Args:
-        path: The index folder (created and marked if missing; see
-            :func:`explorer.store.folder.claim_folder`).
-        data: The generation to write.
-        progress: Progress hook; one bar, ``saving index (MB)``, counting the
-            megabytes written (and hashed) of the generation's files.
-
-    Raises:
-        DiskFullError: The disk filled up; the previous index (if any) stays
-            intact and this generation's files are removed.
-        OSError: If a file cannot be written; the previous index stays intact.
-        UnsafeIndexError: ``path`` is not an index folder.
-    """
-    claim_folder(path)
-    had_index = (path / MANIFEST).is_file()
-    gen = _generation()
-    n = len(data.records)
-    blob = b"".join(data.thumbnails)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(t) for t in data.thumbnails], dtype=np.int64)
-    payloads: dict[str, bytes] = {
-        "images": json.dumps(
-            {
-                "records": [asdict(r) for r in data.records],
-                "skipped": [asdict(s) for s in data.skipped],
-            },
-            ensure_ascii=True,
-        ).encode(),
-        "features": _npy_bytes(data.features.astype(np.float16, copy=False)),
-        "vectors": _npy_bytes(data.vectors.astype(np.float32, copy=False)),
-        "pca": _npz_bytes(
-            mean=data.projection.mean,
-            components=data.projection.components,
-            explained_variance_ratio=data.projection.explained_variance_ratio,
-        ),
-        "thumbs": blob,
-        "thumb_offsets": _npy_bytes(offsets),
-    }
-    if data.class_ids is not None and data.class_probs is not None:
-        payloads["classes"] = _npz_bytes(ids=data.class_ids, probs=data.class_probs)
-    if data.analysis is not None:
-        payloads["analysis"] = _analysis_bytes(data.analysis)
-    files: dict[str, dict[str, Any]] = {}
-    meter = _Megabytes(progress, sum(len(p) for p in payloads.values()))
-    try:
-        for key, payload in payloads.items():
-            name = f"{key}-{gen}.{FILE_SUFFIX.get(key, 'npy')}"
-            files[key] = {"name": name, "bytes": len(payload), "sha256": ""}
-            files[key]["sha256"] = _write_hashed(path / name, payload, meter.add)
-        meter.finish()
-        manifest = {
-            "schema": SCHEMA_VERSION,
-            "generation": gen,
-            "root": data.root,
-            "backbone": data.backbone.to_json(),
-            "count": n,
-            "dim": int(data.features.shape[1]) if n else data.backbone.dim,
-            "pca_components": data.projection.n_components,
-            "analysis": data.analysis.info if data.analysis is not None else None,
-            "meta": data.meta,
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "files": files,
-        }
-        faults.point("commit")
-        _write_bytes(path / MANIFEST, _manifest_bytes(manifest))
-    except BaseException as exc:
-        for info in files.values():  # this generation never became current: drop its files
-            remove_file(path / str(info["name"]))
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise _disk_full(path, had_index, exc) from exc
-        raise
-    faults.point("committed")
-    _remove_unreferenced(path, {f["name"] for f in files.values()})
-
-
-def _generation() -> str:
-    return f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
-
-
-def _disk_full(path: Path, had_index: bool, exc: OSError) -> DiskFullError:
-    state = (
-        "the previous index is intact"
-        if had_index
-        else "no index was written (checkpoints are kept: run the same command once there is room)"
-    )
-    return DiskFullError(f"disk full while writing the index at {path} ({exc.strerror}); {state}")
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """The index's own writes of whole payloads, through :func:`atomic_write`."""
-
-    def write(fh: io.BufferedWriter) -> None:
-        fh.write(data)
-
-    atomic_write(path, write)
-
-
-def _analysis_bytes(a: Analysis) -> bytes:
-    return _npz_bytes(
-        labels=a.labels,
-        centers=a.centers,
-        coords=a.coords,
-        neighbors=a.neighbors,
-        scores=a.scores,
-    )
-
-
-class _Megabytes:
-    """Turns bytes written into whole-megabyte advances of a ``saving index (MB)`` bar."""
-
-    def __init__(self, progress: Progress | None, total_bytes: int) -> None:
-        self.total = max(1, -(-total_bytes // MB))
-        self._advance = progress("saving index (MB)", self.total) if progress else None
-        self._bytes = 0
-        self._shown = 0
-
-    def add(self, n: int) -> None:
-        """Count ``n`` more bytes written."""
-        self._bytes += n
-        self._show(min(self.total, self._bytes // MB))
-
-    def finish(self) -> None:
-        """Fill the bar (the last, partial megabyte)."""
-        self._show(self.total)
-
-    def _show(self, done: int) -> None:
-        if self._advance is not None and done > self._shown:
-            self._advance(done - self._shown)
-            self._shown = done
-
-
-def _write_hashed(path: Path, payload: bytes, written: Callable[[int], None]) -> str:
-    """Atomically write ``payload`` slice by slice, hashing it on the way.
-
-    Returns:
-        The payload's sha256, in hex.
-    """
-    digest = hashlib.sha256()
-
-    def write(fh: io.BufferedWriter) -> None:
-        view = memoryview(payload)
-        for start in range(0, len(view), _WRITE_SLICE):
-            part = view[start : start + _WRITE_SLICE]
-            fh.write(part)
-            digest.update(part)
-            written(len(part))
-
-    atomic_write(path, write)
-    return digest.hexdigest()
-
-
-def save_analysis(path: Path, analysis: Analysis) -> bool:
-    """Replace only the analysis of the committed index (atomically, via the manifest).
-
-    The caller holds the writer lock. An analysis of another generation than
-    the current one (a build committed while it was computed) is not stored.
-
-    Returns:
-        Whether it was stored.
-
-    Raises:
-        IndexMissingError: No index at ``path``.
-        IndexCorruptError: The manifest is damaged.
-        DiskFullError: The disk filled up; the index stays as it was.
-    """
-    index = Index(path)
-    try:
-        manifest = dict(index.manifest)
-        current = index.manifest.get("generation")
-        rows = len(index)
-    finally:
-        index.close()
-    made_for = analysis.info.get("generation", current)
-    if made_for != current or analysis.labels.shape[0] != rows:
-        log.info("not storing an analysis of generation %s: the index changed meanwhile", made_for)
-        return False
-    payload = _analysis_bytes(analysis)
-    name = f"analysis-{_generation()}.npz"
-    files = {k: dict(v) for k, v in manifest["files"].items()}
-    try:
-        _write_bytes(path / name, payload)
-        files["analysis"] = {"name": name, "bytes": len(payload), "sha256": _sha(payload)}
-        manifest["files"] = files
-        manifest["analysis"] = analysis.info
-        _write_bytes(path / MANIFEST, _manifest_bytes(manifest))
-    except BaseException as exc:
-        remove_file(path / name)
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise _disk_full(path, True, exc) from exc
-        raise
-    _remove_unreferenced(path, {str(f["name"]) for f in files.values()})
-    return True
-
-
-def _manifest_bytes(manifest: dict[str, Any]) -> bytes:
-    """The manifest as JSON, sealed with the sha256 of its own content."""
-    body = {k: v for k, v in manifest.items() if k != "checksum"}
-    return json.dumps({**body, "checksum": _manifest_digest(body)}, indent=1).encode()
-
-
-def _manifest_digest(body: dict[str, Any]) -> str:
-    return _sha(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
-
-
-def _remove_unreferenced(path: Path, keep: set[str]) -> None:
-    """Delete old generations' files and stray temp files: only names the index writes."""
-    for name in os.listdir(path):
-        if name in keep:
-            continue
-        if (is_temp_name(name) and is_own_name(name)) or GENERATION_NAME.fullmatch(name):
-            remove_file(path / name)
-
-
-def _all_finite(array: NDArray[Any], *, rows: int = 8192) -> bool:
-    """``isfinite`` in blocks of rows, so a memory-mapped array is never copied whole."""
-    flat = array.reshape(array.shape[0], -1) if array.ndim > 1 else array.reshape(-1, 1)
-    return all(bool(np.isfinite(flat[i : i + rows]).all()) for i in range(0, flat.shape[0], rows))
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-# ---------------------------------------------------------------- load
+    return (Path(path) / MANIFEST).is_file()
 
 
 class _Moved(Exception):
@@ -426,7 +73,7 @@ class Index:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Open the index at ``path``.
+        """Open the index at ``path`` (a folder).
 
         Raises:
             IndexMissingError: No index there.
@@ -486,7 +133,7 @@ class Index:
         checksum = manifest.pop("checksum", None)
         self.sealed = checksum is not None
         legacy = checksum is None and schema == 1  # written before manifests were sealed
-        if not legacy and checksum != _manifest_digest(manifest):
+        if not legacy and checksum != manifest_digest(manifest):
             why = "no checksum" if checksum is None else "checksum mismatch"
             raise self._corrupt(MANIFEST, why)
         try:
@@ -566,17 +213,13 @@ class Index:
             data = self._handle(key).read()
         except OSError as exc:
             raise self._corrupt(self._name(key), str(exc)) from exc
-        if _sha(data) != self._files[key]["sha256"]:
+        if sha256_hex(data) != self._files[key]["sha256"]:
             raise self._corrupt(self._name(key), "checksum mismatch")
         return data
 
     def _digest(self, key: str) -> str:
         """Stream a file through sha256, never holding it whole in memory."""
-        digest = hashlib.sha256()
-        fh = self._handle(key)
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-        return digest.hexdigest()
+        return stream_sha256(self._handle(key))
 
     def _verify_file(self, key: str) -> None:
         """Stream a (memory-mapped) file through sha256 and compare with the manifest."""
@@ -598,7 +241,7 @@ class Index:
     def _npy(self, key: str, *, mmap: bool = False) -> NDArray[Any]:
         try:
             if mmap:
-                return _mmap_npy(self._handle(key))
+                return mmap_npy(self._handle(key))
             array: NDArray[Any] = np.load(io.BytesIO(self._read(key)), allow_pickle=False)
             return array
         except (ValueError, OSError, EOFError) as exc:
@@ -665,7 +308,7 @@ class Index:
         z = self._arrays("analysis", ("labels", "centers", "coords", "neighbors", "scores"))
         if z["labels"].shape[0] != len(self):
             return None
-        problem = _analysis_problem(z, len(self), self.manifest["analysis"])
+        problem = analysis_problem(z, len(self), self.manifest["analysis"])
         if problem:
             raise self._corrupt(self._name("analysis"), problem)
         return Analysis(
@@ -675,25 +318,6 @@ class Index:
             z["neighbors"],
             z["scores"],
             dict(self.manifest["analysis"]),
-        )
-
-    def load(self) -> IndexData:
-        """Read the whole generation into memory (for rewriting it)."""
-        self.verify_features()
-        classes = self.classes()
-        return IndexData(
-            root=self.root,
-            backbone=self.backbone,
-            records=list(self.records),
-            skipped=list(self.skipped),
-            features=np.asarray(self.features),
-            vectors=np.asarray(self.vectors),
-            projection=self.projection(),
-            thumbnails=self.thumbnails(),
-            class_ids=classes[0] if classes else None,
-            class_probs=classes[1] if classes else None,
-            analysis=self.analysis(),
-            meta=dict(self.manifest.get("meta") or {}),
         )
 
     def verify(self) -> list[str]:
@@ -744,9 +368,9 @@ class Index:
             ):
                 wanted = "x".join("?" if w is None else str(w) for w in shape)
                 problems.append(f"{name}: shape {array.shape}, expected {wanted}")
-            elif array.dtype.kind == "f" and not _all_finite(array):
+            elif array.dtype.kind == "f" and not all_finite(array):
                 problems.append(f"{name}: contains NaN or infinity")
-        if not problems and n and not _unit_rows(self.vectors):
+        if not problems and n and not unit_rows(self.vectors):
             problems.append(f"{self._name('vectors')}: rows are not unit vectors")
         if "thumbs" in self._files and "thumb_offsets" in self._files and not problems:
             try:
@@ -756,7 +380,7 @@ class Index:
         if "analysis" in self._files and self.manifest.get("analysis"):
             try:
                 z = self._arrays("analysis", ("labels", "centers", "coords", "neighbors", "scores"))
-                problem = _analysis_problem(z, n, self.manifest["analysis"])
+                problem = analysis_problem(z, n, self.manifest["analysis"])
                 if z["labels"].shape[0] != n:
                     problem = f"analysis of {z['labels'].shape[0]} rows for {n} images"
                 if problem:
@@ -764,64 +388,3 @@ class Index:
             except IndexCorruptError as exc:
                 problems.append(str(exc))
         return problems
-
-
-def _mmap_npy(fh: BinaryIO) -> NDArray[Any]:
-    """Memory-map an ``.npy`` from an open file (never by name: no symlink, no race)."""
-    fmt = np.lib.format
-    version = fmt.read_magic(fh)
-    if version == (1, 0):
-        shape, fortran, dtype = fmt.read_array_header_1_0(fh)
-    elif version == (2, 0):
-        shape, fortran, dtype = fmt.read_array_header_2_0(fh)
-    else:
-        raise ValueError(f"unsupported .npy version {version}")
-    if dtype.hasobject:
-        raise ValueError("object arrays are never loaded")
-    offset = fh.tell()
-    count = int(np.prod(shape, dtype=np.int64))
-    size = os.fstat(fh.fileno()).st_size
-    if offset + count * dtype.itemsize != size:
-        raise ValueError(f"file of {size} bytes does not hold a {shape} {dtype} array")
-    if count == 0:
-        return np.zeros(shape, dtype=dtype)
-    array: NDArray[Any] = np.memmap(
-        fh, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C"
-    )
-    return array
-
-
-def _unit_rows(vectors: NDArray[Any], *, rows: int = 8192) -> bool:
-    """Every row has length 1 (or 0: an image exactly at the PCA mean)."""
-    for i in range(0, vectors.shape[0], rows):
-        norms = np.linalg.norm(np.asarray(vectors[i : i + rows], dtype=np.float32), axis=1)
-        if not bool(np.all((np.abs(norms - 1) < 1e-3) | (norms < 1e-6))):
-            return False
-    return True
-
-
-def _analysis_problem(z: dict[str, NDArray[Any]], n: int, info: dict[str, Any]) -> str | None:
-    """What is inconsistent in a stored analysis of ``n`` rows, if anything."""
-    labels, centers, coords = z["labels"], z["centers"], z["coords"]
-    neighbors, scores = z["neighbors"], z["scores"]
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        return "cluster labels are not a list of whole numbers"
-    if labels.shape[0] != n:
-        return None  # stale (the caller recomputes it)
-    k = centers.shape[0] if centers.ndim == 2 else -1
-    if k < 1 or (n and (int(labels.min()) < 0 or int(labels.max()) >= k)):
-        return f"cluster labels outside 0..{k - 1}"
-    if "k" in info and info["k"] != k:
-        return f"{k} cluster centres, the manifest says {info['k']}"
-    if coords.shape != (n, 2):
-        return f"map of shape {coords.shape}, expected {n}x2"
-    if neighbors.ndim != 2 or neighbors.shape[0] != n or scores.shape != neighbors.shape:
-        return "neighbour graph of the wrong shape"
-    if neighbors.dtype.kind not in "iu" or (
-        neighbors.size and (int(neighbors.min()) < -1 or int(neighbors.max()) >= n)
-    ):
-        return "neighbours outside the index"
-    for name, array in (("centers", centers), ("coords", coords), ("scores", scores)):
-        if array.dtype.kind != "f" or not _all_finite(array):
-            return f"{name} hold NaN or infinity"
-    return None

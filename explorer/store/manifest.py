@@ -7,7 +7,8 @@ non-object documents; :func:`from_json` builds any dataclass of plain fields
 (``str``, ``int``, ``float``, ``bool``, ``X | None``, ``list[X]``,
 ``tuple[X, ...]``) after checking each field's type, so new optional fields
 with defaults need no change here;
-:func:`parse_manifest` checks the manifest's shape, numbers and file names.
+:func:`parse_manifest` checks the manifest's shape, numbers and file names;
+:func:`seal_manifest` and :func:`manifest_digest` write and check its checksum.
 Each failure is a :class:`ValueError` whose message says what is wrong; the
 caller names the file and the rebuild command.
 """
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from explorer.fs import sha256_hex
 from explorer.store.folder import GENERATION_NAME
 
 MAX_DEPTH = 32
@@ -34,6 +36,10 @@ _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 FILE_SUFFIX = {"images": "json", "thumbs": "bin", "pca": "npz", "classes": "npz", "analysis": "npz"}
 """Extension of each generation file by key (``.npy`` for the others)."""
+
+MANIFEST = "manifest.json"
+SCHEMA_VERSION = 2
+"""Schema written; a reader refuses a newer one and still opens schema 1."""
 
 T = TypeVar("T")
 
@@ -278,6 +284,17 @@ def _columns_ok(cls: type, data: list[Any]) -> bool:
 
 
 # ---------------------------------------------------------------- the manifest
+
+
+def seal_manifest(manifest: dict[str, Any]) -> bytes:
+    """The manifest as JSON, sealed with the sha256 of its own content (``checksum``)."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return json.dumps({**body, "checksum": manifest_digest(body)}, indent=1).encode()
+
+
+def manifest_digest(body: dict[str, Any]) -> str:
+    """The checksum of a manifest without its ``checksum`` key (canonical JSON)."""
+    return sha256_hex(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
 
 
 @dataclass(frozen=True)

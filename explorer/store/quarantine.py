@@ -1,13 +1,14 @@
 """Poison files: images whose decoding crashes the process or never ends.
 
-Pillow's ordinary errors are caught per file (:mod:`explorer.inputs.images`). This
+Pillow's ordinary errors are caught per file (:mod:`explorer.inputs.decode`). This
 module handles the rest: a decoder that kills the whole process, or hangs.
 
 - While extracting, each decode is journalled (``checkpoints/decoding.log``):
   a line when it starts and one when it ends. A crash leaves the file's start
   without an end.
 - A decode that takes longer than ``EXPLORER_DECODE_TIMEOUT`` seconds (default
-  120) stops the run (:class:`DecodeHangError`), checkpoints kept.
+  120) stops the run (:class:`~explorer.features.extract.DecodeHangError`),
+  checkpoints kept.
 - The next run re-tries every such suspect alone, in a subprocess with that
   timeout. A suspect that crashes it or times out again is quarantined
   (``quarantine.json`` in the index folder) and skipped as ``decoder_crash`` or
@@ -24,34 +25,16 @@ import os
 import select
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import TypeVar
 
-from explorer.errors import ExplorerError
+from explorer.fs import atomic_write_bytes
 from explorer.store.checkpoints import JOURNAL
-from explorer.store.folder import (
-    CHECKPOINTS,
-    atomic_write_bytes,
-    open_append,
-    read_bytes,
-    subfolder,
-)
+from explorer.store.folder import CHECKPOINTS, open_append, read_bytes, subfolder
 from explorer.store.manifest import load_json
 
 QUARANTINE = "quarantine.json"
 DECODER_CRASH = "decoder_crash"
 DECODE_TIMEOUT = "decode_timeout"
-T = TypeVar("T")
-
-
-class DecodeHangError(ExplorerError):
-    """A decode did not finish in time; the run must stop (the thread cannot be killed)."""
-
-    exit_code = 3
 
 
 def decode_timeout() -> float:
@@ -60,37 +43,6 @@ def decode_timeout() -> float:
         return max(0.1, float(os.environ.get("EXPLORER_DECODE_TIMEOUT", "120")))
     except ValueError:
         return 120.0
-
-
-def result_within(
-    future: Future[T],
-    timeout: float | None,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    tick: float = 0.5,
-) -> T:
-    """``future.result()``, waiting at most ``timeout`` seconds of time the process ran.
-
-    The wait is counted in ticks: a tick that lasted much longer than asked
-    means the whole process was stopped (Ctrl-Z, SIGSTOP, a suspended laptop),
-    the decoder with it, so only one tick of it counts. A build paused for an
-    hour is not a hung decoder, and no innocent file is quarantined for it.
-
-    Raises:
-        concurrent.futures.TimeoutError: After ``timeout`` seconds of waiting while running.
-    """
-    if timeout is None:
-        return future.result()
-    waited = 0.0
-    while True:
-        step = max(1e-3, min(tick, timeout - waited))
-        started = clock()
-        try:
-            return future.result(timeout=step)
-        except FutureTimeout:
-            waited += min(clock() - started, 2 * step)  # a longer gap: we were stopped
-            if waited >= timeout:
-                raise
 
 
 class Journal:
@@ -187,7 +139,7 @@ def save(index_path: Path, entries: dict[str, dict[str, object]]) -> None:
 
 def _main() -> int:
     from explorer import faults
-    from explorer.inputs.images import load_image
+    from explorer.inputs.decode import load_image
 
     path = Path(sys.argv[1])
     sys.stdout.write("decoding\n")

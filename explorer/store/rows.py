@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer.features.backbones import BackboneInfo, top_classes
+from explorer.features.base import BackboneInfo, top_classes
 from explorer.features.extract import Batch
 from explorer.inputs.capture import Capture, read_capture
-from explorer.inputs.images import LoadedImage
+from explorer.inputs.decode import LoadedImage
 from explorer.store.checkpoints import Chunk
-from explorer.store.index import ImageRecord, Index
+from explorer.store.index import Index
+from explorer.store.records import ImageRecord
 
 
 def record_path(path: Path, root: Path) -> str:

@@ -9,14 +9,14 @@ tag; version 1 files, written before, are read without it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from explorer.errors import IndexCorruptError, UsageError
-from explorer.store.folder import atomic_write_bytes, lock_index, read_bytes
+from explorer.fs import atomic_write_bytes, sha256_hex
+from explorer.store.folder import lock_index, read_bytes
 from explorer.store.manifest import load_json
 
 TAGS_FILE = "tags.json"
@@ -57,9 +57,9 @@ def load_tags(index_path: Path) -> dict[str, list[str]]:
 
 
 def _digest(tags: dict[str, Any]) -> str:
-    return hashlib.sha256(
+    return sha256_hex(
         json.dumps(tags, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-    ).hexdigest()
+    )
 
 
 def _save(index_path: Path, tags: dict[str, list[str]]) -> None:
