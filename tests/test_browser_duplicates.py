@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.analysis.compute import DuplicateGroup
+from explorer.analysis.duplicates import DuplicateGroup
 from explorer.report.render import DUP_GROUPS_PAGE, ReportData, write_report
 
 pytestmark = pytest.mark.slow

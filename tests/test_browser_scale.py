@@ -50,7 +50,7 @@ import numpy as np
 import pytest
 from test_browser import REPO, _require_browser, check_report_in_browser
 
-from explorer.analysis.search import EXACT_GRAPH_LIMIT
+from explorer.analysis.knn import EXACT_GRAPH_LIMIT
 from explorer.report.render import EMBED_LIMIT, WEBGL_MIN_POINTS
 
 pytestmark = pytest.mark.slow
@@ -106,7 +106,7 @@ def build_synthetic_index(folder: Path, n: int, *, dim: int = DIM, seed: int = S
     Returns:
         The index path.
     """
-    from explorer.analysis.search import fit_projection, project
+    from explorer.analysis.pca import fit_projection, project
     from explorer.features.backbones import BackboneInfo
     from explorer.store.index import IndexData, save_index
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.analysis.search import exact_neighbor_graph
+from explorer.analysis.knn import exact_neighbor_graph
 from explorer.inputs.images import (
     IMAGE_EXTENSIONS,
     LoadedImage,

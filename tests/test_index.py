@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.analysis.search import fit_projection, project
+from explorer.analysis.pca import fit_projection, project
 from explorer.errors import IndexCorruptError, IndexLockedError, IndexMissingError
 from explorer.features.backbones import BackboneInfo
 from explorer.store import index as index_mod

@@ -18,9 +18,12 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from explorer.analysis.compute import cluster, embed_2d, find_duplicates, representatives
-from explorer.analysis.duplicates import pairs_near
-from explorer.analysis.search import neighbor_graph, normalize
+from explorer.analysis.calibration import pairs_near
+from explorer.analysis.clustering import cluster, representatives
+from explorer.analysis.duplicates import find_duplicates
+from explorer.analysis.knn import neighbor_graph
+from explorer.analysis.layout import embed_2d
+from explorer.analysis.pca import normalize
 from explorer.errors import ExplorerError
 from explorer.report.assets import SIDECAR_MARKER, THUMB_BYTES_CAP
 from explorer.report.render import BYTES_PER_IMAGE, ReportData, write_report

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from explorer.analysis.search import neighbor_graph, numba_cache
+from explorer.analysis.knn import neighbor_graph, numba_cache
 from explorer.cli.main import app
 from explorer.errors import IndexCorruptError, UnsafeIndexError
 from explorer.inputs.images import Skipped, SkipReason, display_path, load_image

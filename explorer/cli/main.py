@@ -566,13 +566,14 @@ def _report(
 
 
 def _check_dup_threshold(value: float | None) -> None:
-    if value is not None:
-        from explorer.analysis.compute import check_dup_threshold
+    from explorer.analysis.params import check_request
 
-        _run(lambda: check_dup_threshold(value, name="--dup-threshold"))
+    _run(lambda: check_request(dup_threshold=value, names={"dup_threshold": "--dup-threshold"}))
 
 
 def _parse_clusters(value: str | None) -> int | Literal["auto", "stored"]:
+    from explorer.analysis.params import check_request
+
     if value is None:
         return "stored"
     if value.strip().lower() == "auto":
@@ -581,8 +582,7 @@ def _parse_clusters(value: str | None) -> int | Literal["auto", "stored"]:
         k = int(value)
     except ValueError:
         raise _fail(f"--clusters must be 'auto' or a whole number, got {value!r}", 2) from None
-    if k < 1:
-        raise _fail(f"--clusters must be at least 1, got {k}", 2)
+    _run(lambda: check_request(clusters=k, names={"clusters": "--clusters"}))
     return k
 
 

@@ -382,7 +382,7 @@ def get_spec(name: str) -> BackboneSpec:
 
 def default_dup_threshold(name: str) -> float:
     """The near-duplicate threshold calibrated for a backbone (a generic one if it has none)."""
-    from explorer.analysis.compute import DEFAULT_DUP_THRESHOLD
+    from explorer.analysis.params import DEFAULT_DUP_THRESHOLD
 
     spec = BACKBONES.get(name)
     if spec is None or spec.dup_threshold is None:

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer.analysis.search import project, top_k
+from explorer.analysis.knn import top_k
+from explorer.analysis.pca import project
 from explorer.errors import NoImagesError
 from explorer.features.backbones import Backbone, check_requested_weights, load_backbone
 from explorer.features.extract import extract

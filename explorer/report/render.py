@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from explorer import __version__
-from explorer.analysis.compute import DuplicateGroup
+from explorer.analysis.duplicates import DuplicateGroup
 from explorer.progress import Progress, no_progress
 from explorer.report.assets import (
     APP_JS,

@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from explorer import faults
-from explorer.analysis.search import Projection
+from explorer.analysis.pca import Projection
 from explorer.errors import DiskFullError, IndexCorruptError, IndexMissingError
 from explorer.features.backbones import BackboneInfo
 from explorer.progress import Progress
