@@ -202,8 +202,8 @@ def staleness(
         return Staleness.ALL
     if info.repaired or info.params.dup_threshold != params.dup_threshold:
         return Staleness.GROUPS
-    if info.duplicate_groups is None:
-        return Staleness.GROUPS
+    # an older entry without a count shows none, so nothing disagrees: read-only
+    # commands need not rewrite it
     return Staleness.CURRENT
 
 

@@ -22,7 +22,7 @@ from explorer.analysis.duplicates import duplicate_scores
 from explorer.analysis.keepers import DuplicateSet, csv_text, duplicate_sets
 from explorer.analysis.params import check_dup_threshold
 from explorer.analysis.pixelcheck import PixelCheck
-from explorer.analysis.stored import current_analysis, stored_params
+from explorer.analysis.stored import current_analysis, ensure_analysis
 from explorer.errors import UsageError
 from explorer.inputs.capture import read_location
 from explorer.progress import Progress, no_progress
@@ -30,11 +30,6 @@ from explorer.store.index import Index
 from explorer.store.rows import record_file, record_path
 from explorer.store.tagfiles import read_selection, read_tag_export
 from explorer.store.tags import add_tags, change_tags, load_tags
-
-
-def _threshold(index: Index, threshold: float | None) -> float:
-    """``threshold``, else the stored analysis' (else the backbone's calibrated one)."""
-    return stored_params(index).dup_threshold if threshold is None else threshold
 
 
 def clusters(
@@ -64,8 +59,9 @@ def duplicates(
     """
     if threshold is not None:
         check_dup_threshold(threshold, name="threshold")  # before any work
-    index, analysis = current_analysis(index_path, progress=progress)
-    t = _threshold(index, threshold)
+    done = ensure_analysis(Index(index_path), progress=progress)
+    index, analysis = done.index, done.analysis
+    t = done.info.params.dup_threshold if threshold is None else threshold
     sets = duplicate_sets(index, analysis.neighbors, analysis.scores, threshold=t)
     shown = openable_paths(index)
     sets = [replace(s, members=[replace(m, path=shown[m.row]) for m in s.members]) for s in sets]
@@ -89,8 +85,9 @@ def calibrate(
     """Pairs above each threshold, the score per pair rank, example pairs either side of the cut."""
     if threshold is not None:
         check_dup_threshold(threshold, name="threshold")  # before any work
-    index, analysis = current_analysis(index_path, progress=progress)
-    t = _threshold(index, threshold)
+    done = ensure_analysis(Index(index_path), progress=progress)
+    index, analysis = done.index, done.analysis
+    t = done.info.params.dup_threshold if threshold is None else threshold
     scores = duplicate_scores(index, analysis.neighbors)
     above, below = pairs_near(analysis.neighbors, scores, threshold=t)
     name = openable_paths(index)
