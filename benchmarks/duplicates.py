@@ -14,7 +14,7 @@ The set (built under a temporary folder, never in the repository):
 - two byte-identical copies (exact duplicates).
 
 Every file is labelled with its original. For each backbone and threshold the
-script groups the index with :func:`explorer.analysis.duplicates.duplicate_sets` and
+script groups the index with :func:`explorer.analysis.keepers.duplicate_sets` and
 prints, as one JSON line on stdout:
 
 - ``pair_precision``: of the image pairs inside near-duplicate groups, the
@@ -24,7 +24,7 @@ prints, as one JSON line on stdout:
   and their share of all groups; ``exact_ok``: the byte-identical copies each
   form their own exact group;
 - ``embedding_only``: the same figures without the pixel check
-  (:class:`explorer.analysis.duplicates.PixelCheck`), to show what it earns.
+  (:class:`explorer.analysis.pixelcheck.PixelCheck`), to show what it earns.
 
 Example: ``.venv/bin/python benchmarks/duplicates.py --backbones efficientnet-lite0,pixels``.
 """
@@ -235,10 +235,10 @@ def run_backbone(
     folder: Path, work: Path, backbone: str, truth: dict[str, Any], thresholds: list[float]
 ) -> dict[str, Any]:
     """Index the set with one backbone and score every threshold."""
-    from explorer.features.registry import default_dup_threshold
+    from explorer.analysis.params import default_dup_threshold
+    from explorer.analysis.stored import current_analysis
     from explorer.jobs.build import build
     from explorer.jobs.catalog import duplicates
-    from explorer.jobs.explore import current_analysis
 
     index = work / f"idx-{backbone}"
     started = time.perf_counter()
@@ -271,9 +271,9 @@ def run_backbone(
 
 def _embedding_only(index_path: Path, threshold: float, truth: dict[str, Any]) -> dict[str, Any]:
     """The same grouping without the pixel check: what the check earns."""
-    from explorer.analysis.compute import find_duplicates
-    from explorer.analysis.duplicates import DuplicateSet, Member
-    from explorer.jobs.explore import current_analysis
+    from explorer.analysis.duplicates import find_duplicates
+    from explorer.analysis.keepers import DuplicateSet, Member
+    from explorer.analysis.stored import current_analysis
 
     index, analysis = current_analysis(index_path)
     records = index.records

@@ -4,17 +4,17 @@ No model runs: ``--n`` synthetic 4096-d features stand in for VGG16 fc2 outputs,
 then each product step runs exactly as ``explorer build`` + ``explorer report``
 run it, and is timed with its peak memory:
 
-1. ``pca_s``: :func:`explorer.analysis.search.fit_projection` on the float16 features.
-2. ``project_s``: :func:`explorer.analysis.search.project` (PCA, then L2 normalisation).
+1. ``pca_s``: :func:`explorer.analysis.pca.fit_projection` on the float16 features.
+2. ``project_s``: :func:`explorer.analysis.pca.project` (PCA, then L2 normalisation).
 3. ``save_index_s``: :func:`explorer.store.index.save_index` of a complete
    :class:`explorer.store.index.IndexData` (features, vectors, PCA, thumbnails, classes).
 4. ``explorer.jobs.explore.report`` on the saved index, which opens it, computes the
    analysis, stores it and writes the HTML page. Its inner steps are timed by
    wrapping the functions it calls (the calls themselves are unchanged):
-   ``neighbors_s`` (:func:`explorer.analysis.search.neighbor_graph`), ``kmeans_s``
-   (:func:`explorer.analysis.compute.cluster`, automatic k), ``umap_s``
-   (:func:`explorer.analysis.compute.embed_2d`), ``duplicates_s``
-   (:func:`explorer.analysis.compute.find_duplicates`, called twice: in the analysis
+   ``neighbors_s`` (:func:`explorer.analysis.knn.neighbor_graph`), ``kmeans_s``
+   (:func:`explorer.analysis.clustering.cluster`, automatic k), ``umap_s``
+   (:func:`explorer.analysis.layout.embed_2d`), ``duplicates_s``
+   (:func:`explorer.analysis.duplicates.find_duplicates`, called twice: in the analysis
    and for the page), ``save_analysis_s`` (:func:`explorer.store.index.save_analysis`)
    and ``report_s``: the rest of ``report`` (opening the index, reading the
    thumbnails, cluster names, representatives, the duplicate histogram) plus
@@ -93,10 +93,11 @@ from common import (  # benchmarks/common.py (run as scripts)
 )
 from numpy.typing import NDArray
 
-import explorer.analysis.compute
-import explorer.jobs.explore
+import explorer.analysis.duplicates
+import explorer.analysis.stored
 import explorer.report.render
-from explorer.analysis.search import EXACT_GRAPH_LIMIT, fit_projection, project
+from explorer.analysis.knn import EXACT_GRAPH_LIMIT
+from explorer.analysis.pca import fit_projection, project
 from explorer.features.base import BackboneInfo
 from explorer.jobs.explore import report
 from explorer.store.commit import save_index
@@ -385,9 +386,9 @@ def graph_recall(vectors: NDArray[np.float32], *, sample: int, seed: int) -> dic
     the share of exact edges at or above the default near-duplicate threshold
     that the approximate graph also has.
     """
-    from explorer.analysis.compute import DEFAULT_DUP_THRESHOLD
-    from explorer.analysis.search import approximate_neighbor_graph, exact_neighbor_graph
-    from explorer.jobs.explore import GRAPH_NEIGHBORS
+    from explorer.analysis.knn import approximate_neighbor_graph, exact_neighbor_graph
+    from explorer.analysis.stored import GRAPH_NEIGHBORS
+    from explorer.features.base import DEFAULT_DUP_THRESHOLD
 
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(vectors), size=min(sample, len(vectors)), replace=False))
@@ -469,11 +470,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     with contextlib.ExitStack() as stack:
         wrap = [
-            (explorer.jobs.explore, "neighbor_graph", "neighbors"),
-            (explorer.analysis.compute, "cluster", "kmeans"),
-            (explorer.analysis.compute, "embed_2d", "umap"),
-            (explorer.analysis.compute, "find_duplicates", "duplicates"),
-            (explorer.jobs.explore, "save_analysis", "save_analysis"),
+            (explorer.analysis.stored, "neighbor_graph", "neighbors"),
+            (explorer.analysis.stored, "cluster", "kmeans"),
+            (explorer.analysis.stored, "embed_2d", "umap"),
+            (explorer.analysis.duplicates, "find_duplicates", "duplicates"),
+            (explorer.analysis.stored, "save_analysis", "save_analysis"),
             (report_module, "write_report", "write_report"),
         ]
         for module, attr, stage in wrap:

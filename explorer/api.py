@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
-from explorer.analysis.search import PCA_COMPONENTS
+from explorer.analysis.pca import PCA_COMPONENTS
 from explorer.progress import Progress, no_progress
 
 if TYPE_CHECKING:

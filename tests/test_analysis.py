@@ -11,17 +11,13 @@ import pytest
 from numpy.typing import NDArray
 from sklearn.metrics import adjusted_rand_score
 
-from explorer.analysis.compute import (
-    DEFAULT_DUP_THRESHOLD,
-    Clustering,
-    DuplicateGroup,
-    cluster,
-    edge_scores,
-    embed_2d,
-    find_duplicates,
-    representatives,
-)
-from explorer.analysis.search import neighbor_graph, normalize
+from explorer.analysis.clustering import Clustering, cluster, representatives
+from explorer.analysis.duplicates import DuplicateGroup, edge_scores, find_duplicates
+from explorer.analysis.knn import neighbor_graph
+from explorer.analysis.layout import embed_2d
+from explorer.analysis.pca import normalize
+from explorer.errors import UsageError
+from explorer.features.base import DEFAULT_DUP_THRESHOLD
 
 
 def blobs(
@@ -38,7 +34,7 @@ def blobs(
 
 def test_importing_analysis_does_not_import_heavy_libraries() -> None:
     code = (
-        "import sys, explorer.analysis.compute, explorer.report.render;"
+        "import sys, explorer.analysis.stored, explorer.jobs.explore, explorer.report.render;"
         "bad = [m for m in ('umap', 'bokeh', 'sklearn', 'tensorflow') if m in sys.modules];"
         "print(','.join(bad))"
     )
@@ -271,8 +267,9 @@ def test_find_duplicates_ignores_self_and_missing_edges() -> None:
 
 def test_find_duplicates_validates() -> None:
     nbrs, scores = hand_graph()
-    with pytest.raises(ValueError, match="threshold"):
-        find_duplicates(nbrs, scores, threshold=1.5)
+    for bad in (1.5, 0.0, -0.5, float("nan")):  # the one range, (0, 1]
+        with pytest.raises(UsageError, match=r"threshold must be in \(0, 1\]"):
+            find_duplicates(nbrs, scores, threshold=bad)
     with pytest.raises(ValueError, match="shape"):
         find_duplicates(nbrs, scores[:, :1])
     with pytest.raises(ValueError, match="features"):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.analysis.compute import DuplicateGroup
+from explorer.analysis.duplicates import DuplicateGroup
 from explorer.report.data import ReportData
 from explorer.report.payload import DUP_GROUPS_PAGE
 from explorer.report.render import write_report

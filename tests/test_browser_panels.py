@@ -312,7 +312,7 @@ def test_pinned_duplicate_group_links_to_its_card_on_a_later_page(
 ) -> None:
     from dataclasses import replace
 
-    from explorer.analysis.compute import DuplicateGroup
+    from explorer.analysis.duplicates import DuplicateGroup
 
     groups = [DuplicateGroup([2 * g, 2 * g + 1], [(2 * g, 2 * g + 1, 0.9)]) for g in range(14)]
     data = replace(

@@ -50,7 +50,7 @@ import numpy as np
 import pytest
 from browser_harness import REPO, check_report_in_browser, require_browser
 
-from explorer.analysis.search import EXACT_GRAPH_LIMIT
+from explorer.analysis.knn import EXACT_GRAPH_LIMIT
 from explorer.report.figure import WEBGL_MIN_POINTS
 from explorer.report.render import EMBED_LIMIT
 
@@ -107,7 +107,7 @@ def build_synthetic_index(folder: Path, n: int, *, dim: int = DIM, seed: int = S
     Returns:
         The index path.
     """
-    from explorer.analysis.search import fit_projection, project
+    from explorer.analysis.pca import fit_projection, project
     from explorer.features.base import BackboneInfo
     from explorer.store.commit import save_index
     from explorer.store.records import IndexData

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from explorer.analysis.duplicates import keeper_key
+from explorer.analysis.keepers import keeper_key
 from explorer.cli import app
 from explorer.inputs.capture import (
     Capture,

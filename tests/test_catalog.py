@@ -18,7 +18,7 @@ import pytest
 from numpy.typing import NDArray
 from typer.testing import CliRunner
 
-from explorer.analysis.clusters import cluster_names, imagenet_names
+from explorer.analysis.clustering import cluster_names, imagenet_names
 from explorer.cli import app
 from explorer.errors import UsageError
 from explorer.features import registry as backbones
@@ -228,7 +228,7 @@ def test_cli_outputs_parse_and_match_the_index(index: Path, photos: Path) -> Non
 
 
 def test_histogram_counts_each_pair_once_and_exact_copies_at_one() -> None:
-    from explorer.analysis.duplicates import histogram, pairs_near
+    from explorer.analysis.calibration import histogram, pairs_near
 
     unit = np.float32(1.0) - np.float32(6e-8)  # an image and its copy, in float32
     neighbors = np.array([[1, 2], [0, 2], [0, 1]], dtype=np.int32)

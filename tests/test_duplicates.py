@@ -10,17 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from explorer.analysis.duplicates import (
-    PixelCheck,
-    duplicate_scores,
-    keep_reason,
-    keeper_order,
-    looks_like_copy,
-    near_duplicate_groups,
-    pair_curve,
-)
-from explorer.analysis.search import neighbor_graph
-from explorer.features.registry import BACKBONES, default_dup_threshold
+from explorer.analysis.calibration import pair_curve
+from explorer.analysis.duplicates import duplicate_scores, near_duplicate_groups
+from explorer.analysis.keepers import keep_reason, keeper_order, looks_like_copy
+from explorer.analysis.knn import neighbor_graph
+from explorer.analysis.params import default_dup_threshold
+from explorer.analysis.pixelcheck import PixelCheck
+from explorer.features.registry import BACKBONES
 from explorer.inputs.decode import load_image, sharpness
 from explorer.jobs.build import build
 from explorer.store.index import Index

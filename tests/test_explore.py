@@ -44,7 +44,7 @@ def test_report_stores_and_reuses_analysis(
     assert np.array_equal(Index(index).analysis().coords, stored.coords)  # type: ignore[union-attr]
     forced = report(index, out=out, clusters=2)
     assert forced.clusters == 2 and forced.cluster_method == "fixed" and not forced.reused_analysis
-    with pytest.raises(UsageError, match="clusters"):
+    with pytest.raises(UsageError, match="clusters must be between 1 and the number of images"):
         report(index, out=out, clusters=99)
 
 
@@ -97,6 +97,95 @@ def test_cli_report_and_info(families: Path, tmp_path: Path, fake_backbone: Load
     assert "cosine ≥ 0.5" in out.read_text()
     result = runner.invoke(app, ["report", "--index", idx, "--dup-threshold", "1.5"])
     assert result.exit_code == 2 and "dup-threshold" in result.stderr
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _stored_analysis(idx: Path) -> dict[str, object]:
+    code, out, err = _cli("info", "--index", str(idx), "--json")
+    assert code == 0, err
+    return json.loads(out)["analysis"]  # type: ignore[no-any-return]
+
+
+def test_report_refuses_a_zero_threshold_before_any_work(
+    families: Path, tmp_path: Path, fake_backbone: Loads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: "report --dup-threshold 0" exited 0, used 0.75, stored 0, broke "duplicates"."""
+    idx = tmp_path / "idx"
+    code, _, err = _cli("build", str(families), "--index", str(idx), "--backbone", "fake", "-q")
+    assert code == 0, err
+    manifest = (idx / "manifest.json").read_bytes()
+    out = tmp_path / "zero.html"
+    for t in ("0", "0.0", "-0.5", "1.5"):
+        code, _, err = _cli("report", "--index", str(idx), "--out", str(out), "--dup-threshold", t)
+        assert code == 2 and "--dup-threshold must be in (0, 1]" in err, (t, err)
+    assert (idx / "manifest.json").read_bytes() == manifest and not out.exists()  # nothing stored
+    # the core refuses it too, before reading anything (a Python caller has no CLI check)
+    import explorer.analysis.stored as stored
+
+    monkeypatch.setattr(stored, "analyse", lambda *a, **k: pytest.fail("analysed"))
+    with pytest.raises(UsageError, match=r"\(0, 1\]"):
+        report(idx, out=out, dup_threshold=0.0)
+    assert (idx / "manifest.json").read_bytes() == manifest and not out.exists()
+    monkeypatch.undo()
+    code, dups, err = _cli("duplicates", "--index", str(idx), "--json")
+    assert code == 0, err
+    assert json.loads(dups)["threshold"] == _stored_analysis(idx)["dup_threshold"] == 0.85
+
+
+def test_an_index_that_stored_a_zero_threshold_still_works(
+    families: Path, tmp_path: Path, fake_backbone: Loads
+) -> None:
+    """An index an older explorer left with dup_threshold 0.0 opens; the default replaces it."""
+    from explorer.store.commit import save_analysis
+    from explorer.store.folder import lock_index
+
+    idx = tmp_path / "idx"
+    code, _, err = _cli("build", str(families), "--index", str(idx), "--backbone", "fake", "-q")
+    assert code == 0, err
+    analysis = Index(idx).analysis()
+    assert analysis is not None
+    analysis.info["dup_threshold"] = 0.0  # exactly what the old 'report --dup-threshold 0' did
+    with lock_index(idx, command="test"):
+        assert save_analysis(idx, analysis)
+    code, dups, err = _cli("duplicates", "--index", str(idx), "--json")
+    assert code == 0, err
+    groups = len(json.loads(dups)["groups"])
+    assert json.loads(dups)["threshold"] == 0.85  # the backbone's default, not 0
+    stored = _stored_analysis(idx)
+    assert stored["dup_threshold"] == 0.85 and stored["duplicate_groups"] == groups  # repaired
+
+
+def test_info_shows_the_group_count_of_the_threshold_it_shows(
+    families: Path, tmp_path: Path, fake_backbone: Loads
+) -> None:
+    """Issue 14: after 'report --dup-threshold 0.99', info showed the new threshold, old count."""
+    idx = tmp_path / "idx"
+    code, _, err = _cli("build", str(families), "--index", str(idx), "--backbone", "fake", "-q")
+    assert code == 0, err
+    before = _stored_analysis(idx)
+    assert before["duplicate_groups"] == 1  # blue-2 and blue-3 (cosine 0.9992)
+    out = str(tmp_path / "r.html")
+    counts = {}
+    for t in ("1.0", "0.5", "0.85"):
+        code, done, err = _cli("report", "--index", str(idx), "--out", out, "--dup-threshold", t)
+        assert code == 0, err
+        code, done, err = _cli("report", "--index", str(idx), "--out", out, "--json")
+        assert code == 0, err
+        summary = json.loads(done)
+        assert summary["reused_analysis"]  # clusters and map kept: only the groups were redone
+        stored = _stored_analysis(idx)
+        code, dups, err = _cli("duplicates", "--index", str(idx), "--json")
+        assert code == 0, err
+        shown = json.loads(dups)
+        assert stored["dup_threshold"] == shown["threshold"] == float(t)
+        assert stored["duplicate_groups"] == len(shown["groups"]) == summary["duplicate_groups"]
+        assert stored["k"] == before["k"] and stored["generation"] == before["generation"]
+        counts[t] = len(shown["groups"])
+    assert counts["1.0"] == 0 < counts["0.85"] <= counts["0.5"]  # the counts did change
 
 
 @pytest.mark.slow

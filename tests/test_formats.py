@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.analysis.search import exact_neighbor_graph
+from explorer.analysis.knn import exact_neighbor_graph
 from explorer.inputs.decode import LoadedImage, load_image
 from explorer.inputs.formats import register_formats
 from explorer.inputs.scan import IMAGE_EXTENSIONS, scan_folder

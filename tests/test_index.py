@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from explorer import fs
-from explorer.analysis.search import fit_projection, project
+from explorer.analysis.pca import fit_projection, project
 from explorer.errors import IndexCorruptError, IndexLockedError, IndexMissingError
 from explorer.features.base import BackboneInfo
 from explorer.store import commit

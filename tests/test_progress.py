@@ -9,11 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.analysis.compute import cluster, embed_2d
-from explorer.analysis.search import exact_neighbor_graph, fit_projection, normalize, project
+from explorer.analysis.clustering import cluster
+from explorer.analysis.knn import exact_neighbor_graph
+from explorer.analysis.layout import embed_2d
+from explorer.analysis.params import AnalysisParams
+from explorer.analysis.pca import fit_projection, normalize, project
+from explorer.analysis.stored import analyse
 from explorer.features.base import BackboneInfo
 from explorer.jobs.build import add, build
-from explorer.jobs.explore import analyse, report
+from explorer.jobs.explore import report
 from explorer.report.thumbnails import write_sidecar
 from explorer.store.commit import MB, save_index
 from explorer.store.index import Index
@@ -155,11 +159,11 @@ def test_analysis_bars_for_fixed_k_tiny_maps_and_the_approximate_graph(
     assert seen.totals() == {"clusters": 1, "map (UMAP)": 1}  # 4 images: a circle, no UMAP
     seen.assert_filled()
 
-    import explorer.jobs.explore as explore
+    import explorer.analysis.stored as stored
 
     index = tmp_path / "idx"
     build(families, index_path=index, backbone="fake", weights="w")
-    monkeypatch.setattr(explore, "EXACT_GRAPH_LIMIT", 5)
+    monkeypatch.setattr(stored, "EXACT_GRAPH_LIMIT", 5)
     graphs: list[int] = []
 
     def graph(vectors: np.ndarray, *, k: int, seed: int = 0, progress: object = None) -> object:
@@ -167,9 +171,9 @@ def test_analysis_bars_for_fixed_k_tiny_maps_and_the_approximate_graph(
         graphs.append(len(vectors))
         return exact_neighbor_graph(vectors, k=k)
 
-    monkeypatch.setattr(explore, "neighbor_graph", graph)
+    monkeypatch.setattr(stored, "neighbor_graph", graph)
     seen = Recorder()
-    analyse(Index(index), clusters=3, progress=seen)
+    analyse(Index(index), AnalysisParams(clusters=3), progress=seen)
     assert graphs == [12]
     assert seen.bars[0].label == "neighbours (NN-descent)" and seen.bars[0].total == 1
     seen.assert_filled()

@@ -16,9 +16,12 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from explorer.analysis.compute import cluster, embed_2d, find_duplicates, representatives
-from explorer.analysis.duplicates import pairs_near
-from explorer.analysis.search import neighbor_graph, normalize
+from explorer.analysis.calibration import pairs_near
+from explorer.analysis.clustering import cluster, representatives
+from explorer.analysis.duplicates import find_duplicates
+from explorer.analysis.knn import neighbor_graph
+from explorer.analysis.layout import embed_2d
+from explorer.analysis.pca import normalize
 from explorer.report.data import ReportData
 from explorer.report.render import write_report
 from explorer.report.thumbnails import THUMB_BYTES_CAP

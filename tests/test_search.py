@@ -1,19 +1,17 @@
-"""PCA projection, cosine top-k and the neighbour graph."""
+"""PCA projection (explorer.analysis.pca), cosine top-k and the neighbour graph (.knn)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from explorer.analysis.search import (
+from explorer.analysis.knn import (
     approximate_neighbor_graph,
     exact_neighbor_graph,
-    fit_projection,
     neighbor_graph,
-    normalize,
-    project,
     top_k,
 )
+from explorer.analysis.pca import fit_projection, normalize, project
 
 
 def _data(n: int = 60, d: int = 40, seed: int = 0) -> np.ndarray:
@@ -71,9 +69,9 @@ def test_top_k_excludes_self_and_sorts() -> None:
 
 
 def test_neighbor_graph_equals_brute_force_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    import explorer.analysis.search as search
+    import explorer.analysis.knn as knn
 
-    monkeypatch.setattr(search, "_BLOCK_ROWS", 16)  # force several blocks
+    monkeypatch.setattr(knn, "_BLOCK_ROWS", 16)  # force several blocks
     v = normalize(_data(n=70))
     v[5] = v[6]  # a duplicate pair: each is the other's nearest neighbour
     idx, sc = neighbor_graph(v, k=4)
@@ -103,25 +101,47 @@ def test_top_k_on_tiny_index_drops_only_the_excluded_row() -> None:
 def test_neighbor_graph_is_exact_up_to_the_limit_then_approximate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import explorer.analysis.search as search
+    """Which search runs, with which k and seed, and that the rows are counted either way."""
+    import explorer.analysis.knn as knn
 
     calls: list[tuple[int, int, int]] = []
 
     def fake(vectors: np.ndarray, *, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         calls.append((len(vectors), k, seed))
-        return exact_neighbor_graph(vectors, k=k)
+        n = len(vectors)
+        return np.full((n, k), -1, dtype=np.int32), np.full((n, k), -1.0, dtype=np.float32)
 
-    monkeypatch.setattr(search, "approximate_neighbor_graph", fake)
+    monkeypatch.setattr(knn, "approximate_neighbor_graph", fake)
     v = normalize(_data(n=50))
     done: list[int] = []
     exact = neighbor_graph(v, k=4, exact_limit=50, progress=done.append)
     assert calls == [] and sum(done) == 50
+    assert np.array_equal(exact[0], exact_neighbor_graph(v, k=4)[0])
     done.clear()
     approx = neighbor_graph(v, k=4, exact_limit=49, seed=3, progress=done.append)
     assert calls == [(50, 4, 3)] and sum(done) == 50
-    assert np.array_equal(approx[0], exact[0])
+    assert np.all(approx[0] == -1)  # what the approximate search returned, passed through
     with pytest.raises(ValueError, match="exact_limit"):
         neighbor_graph(v, k=4, exact_limit=-1)
+
+
+@pytest.mark.slow  # pynndescent compiles its numba code on first use (about 40 s)
+def test_neighbor_graph_above_the_limit_finds_the_exact_neighbours() -> None:
+    """The real NN-descent, forced by a low limit, against the exact graph: recall >= 0.9."""
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(12, 48))
+    x = centres[rng.integers(0, 12, size=800)] + rng.normal(scale=0.8, size=(800, 48))
+    v = normalize(x.astype(np.float32))
+    exact, _ = neighbor_graph(v, k=10)
+    approx, scores = neighbor_graph(v, k=10, exact_limit=100, seed=0)
+    assert approx.shape == exact.shape == (800, 10)
+    assert not np.any(approx == np.arange(800)[:, None])  # never itself
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)])
+    assert recall >= 0.9, f"recall@10 {recall:.3f}"
+    found = approx >= 0
+    true = np.einsum("ij,ij->i", v[np.arange(800).repeat(10)], v[approx.ravel()]).reshape(800, 10)
+    assert np.allclose(scores[found], true[found], atol=1e-5)  # real cosines, best first
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
 
 
 @pytest.mark.slow  # pynndescent compiles its numba code on first use (about 40 s)

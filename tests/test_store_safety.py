@@ -25,7 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from explorer import fs
-from explorer.analysis.search import neighbor_graph, numba_cache
+from explorer.analysis.knn import neighbor_graph, numba_cache
 from explorer.cli import app
 from explorer.errors import IndexCorruptError, UnsafeIndexError
 from explorer.features.base import BackboneInfo

@@ -74,7 +74,7 @@ def duplicates(
     explorer duplicates --move-to ../review; explorer duplicates --undo ../review;
     explorer duplicates --histogram
     """
-    from explorer.analysis.duplicates import plan_csv
+    from explorer.analysis.keepers import plan_csv
     from explorer.jobs import catalog
 
     setup_logging(quiet)

@@ -97,13 +97,14 @@ def _report(
 
 
 def _check_dup_threshold(value: float | None) -> None:
-    if value is not None:
-        from explorer.analysis.compute import check_dup_threshold
+    from explorer.analysis.params import check_request
 
-        run(lambda: check_dup_threshold(value, name="--dup-threshold"))
+    run(lambda: check_request(dup_threshold=value, names={"dup_threshold": "--dup-threshold"}))
 
 
 def _parse_clusters(value: str | None) -> int | Literal["auto", "stored"]:
+    from explorer.analysis.params import check_request
+
     if value is None:
         return "stored"
     if value.strip().lower() == "auto":
@@ -112,6 +113,5 @@ def _parse_clusters(value: str | None) -> int | Literal["auto", "stored"]:
         k = int(value)
     except ValueError:
         raise fail(f"--clusters must be 'auto' or a whole number, got {value!r}", 2) from None
-    if k < 1:
-        raise fail(f"--clusters must be at least 1, got {k}", 2)
+    run(lambda: check_request(clusters=k, names={"clusters": "--clusters"}))
     return k

@@ -8,7 +8,6 @@ from __future__ import annotations
 from explorer.errors import IncompatibleIndexError, UsageError
 from explorer.features import lite0
 from explorer.features.base import (
-    DEFAULT_DUP_THRESHOLD,
     Backbone,
     BackboneInfo,
     BackboneSpec,
@@ -66,12 +65,6 @@ def get_spec(name: str) -> BackboneSpec:
     except KeyError:
         known = ", ".join(sorted(BACKBONES))
         raise UsageError(f"unknown backbone {name!r}; choose one of: {known}") from None
-
-
-def default_dup_threshold(name: str) -> float:
-    """The near-duplicate threshold calibrated for a backbone (a generic one if it has none)."""
-    spec = BACKBONES.get(name)
-    return DEFAULT_DUP_THRESHOLD if spec is None else spec.dup_threshold
 
 
 def load_backbone(name: str, weights: str, *, seed: int = 0) -> Backbone:

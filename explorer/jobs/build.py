@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from explorer.analysis.search import PCA_COMPONENTS, fit_projection, project
+from explorer.analysis.pca import PCA_COMPONENTS, fit_projection, project
 from explorer.errors import (
     ExplorerError,
     IncompatibleIndexError,

@@ -16,34 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.analysis.clusters import ClusterSummary, describe_clusters
-from explorer.analysis.compute import check_dup_threshold
-from explorer.analysis.duplicates import (
-    DuplicateSet,
-    PixelCheck,
-    csv_text,
-    duplicate_scores,
-    duplicate_sets,
-    histogram,
-    pair_curve,
-    pairs_near,
-)
+from explorer.analysis.calibration import histogram, pair_curve, pairs_near
+from explorer.analysis.clustering import ClusterSummary, describe_clusters
+from explorer.analysis.duplicates import duplicate_scores
+from explorer.analysis.keepers import DuplicateSet, csv_text, duplicate_sets
+from explorer.analysis.params import check_dup_threshold
+from explorer.analysis.pixelcheck import PixelCheck
+from explorer.analysis.stored import current_analysis, ensure_analysis
 from explorer.errors import UsageError
 from explorer.inputs.capture import read_location
-from explorer.jobs.explore import current_analysis
 from explorer.progress import Progress, no_progress
 from explorer.store.index import Index
 from explorer.store.rows import record_file, record_path
 from explorer.store.tagfiles import read_selection, read_tag_export
 from explorer.store.tags import add_tags, change_tags, load_tags
-
-
-def default_threshold(index: Index) -> float:
-    """The near-duplicate threshold of the stored analysis, else the backbone's calibrated one."""
-    from explorer.features.registry import default_dup_threshold
-
-    value = (index.manifest.get("analysis") or {}).get("dup_threshold")
-    return float(value) if value is not None else default_dup_threshold(index.backbone.name)
 
 
 def clusters(
@@ -66,9 +52,16 @@ def clusters(
 def duplicates(
     index_path: Path, *, threshold: float | None = None, progress: Progress = no_progress
 ) -> tuple[Index, list[DuplicateSet], float]:
-    """Duplicate groups at ``threshold`` (default: the analysis' threshold)."""
-    index, analysis = current_analysis(index_path, progress=progress)
-    t = default_threshold(index) if threshold is None else check_dup_threshold(threshold)
+    """Duplicate groups at ``threshold`` (default: the analysis' threshold).
+
+    Raises:
+        UsageError: ``threshold`` outside (0, 1].
+    """
+    if threshold is not None:
+        check_dup_threshold(threshold, name="threshold")  # before any work
+    done = ensure_analysis(Index(index_path), progress=progress)
+    index, analysis = done.index, done.analysis
+    t = done.info.params.dup_threshold if threshold is None else threshold
     sets = duplicate_sets(index, analysis.neighbors, analysis.scores, threshold=t)
     shown = openable_paths(index)
     sets = [replace(s, members=[replace(m, path=shown[m.row]) for m in s.members]) for s in sets]
@@ -90,8 +83,11 @@ def calibrate(
     index_path: Path, *, threshold: float | None = None, progress: Progress = no_progress
 ) -> Calibration:
     """Pairs above each threshold, the score per pair rank, example pairs either side of the cut."""
-    index, analysis = current_analysis(index_path, progress=progress)
-    t = default_threshold(index) if threshold is None else threshold
+    if threshold is not None:
+        check_dup_threshold(threshold, name="threshold")  # before any work
+    done = ensure_analysis(Index(index_path), progress=progress)
+    index, analysis = done.index, done.analysis
+    t = done.info.params.dup_threshold if threshold is None else threshold
     scores = duplicate_scores(index, analysis.neighbors)
     above, below = pairs_near(analysis.neighbors, scores, threshold=t)
     name = openable_paths(index)

@@ -1,8 +1,9 @@
-"""Explore an index: clusters, map, neighbours and near-duplicates, then the HTML report.
+"""The report job: bring the stored analysis up to date, then write the HTML page.
 
-The analysis is stored in the index with the parameters that made it, so
-``explorer report`` rewrites the page without recomputing anything when the
-index and the parameters are unchanged, and never touches the model.
+The analysis is stored in the index with the parameters that made it
+(:mod:`explorer.analysis.stored`), so ``explorer report`` rewrites the page
+without recomputing anything when the index and the parameters are unchanged,
+and never touches the model.
 """
 
 from __future__ import annotations
@@ -14,21 +15,22 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from explorer.analysis.search import EXACT_GRAPH_LIMIT, neighbor_graph
-from explorer.errors import UsageError
+from explorer.analysis.params import Clusters, check_request, resolve
+from explorer.analysis.stored import Refreshed, ensure_analysis, index_defaults, stored_params
 from explorer.progress import Progress, no_progress
-from explorer.store.commit import save_analysis
-from explorer.store.folder import REPORTS, check_output, check_unlocked, lock_index
+from explorer.store.folder import REPORTS, check_output
 from explorer.store.index import Index
-from explorer.store.records import Analysis, ImageRecord
+from explorer.store.records import ImageRecord
+
+if TYPE_CHECKING:
+    from explorer.analysis.duplicates import DuplicateGroup
 
 log = logging.getLogger(__name__)
 
-GRAPH_NEIGHBORS = 15  # columns of the k-NN graph shared by UMAP and the top-k lists
 REPORT_NEIGHBORS = 5  # neighbours shown per image in the report
 REPORTS_DIR = Path(REPORTS)
 
@@ -78,98 +80,11 @@ def default_report_path(root: str, index_path: Path | None = None) -> Path:
     return index_path / REPORTS_DIR / f"{name}.html" if inside else path
 
 
-def analyse(
-    index: Index,
-    *,
-    clusters: int | None = None,
-    dup_threshold: float | None = None,
-    seed: int = 0,
-    progress: Progress = no_progress,
-) -> Analysis:
-    """Neighbour graph, k-means, UMAP map and duplicate count for every indexed image.
-
-    Args:
-        index: The index.
-        clusters: k for k-means, or ``None`` for the automatic choice.
-        dup_threshold: Cosine threshold for near-duplicates (default: analysis'
-            documented default).
-        seed: One seed for k-means and UMAP.
-        progress: Progress hook.
-
-    Returns:
-        The analysis, with its parameters and summary in ``info``.
-    """
-    from explorer.analysis.compute import check_dup_threshold, cluster, embed_2d
-    from explorer.analysis.duplicates import near_duplicate_groups
-    from explorer.features.registry import default_dup_threshold
-
-    default = default_dup_threshold(index.backbone.name)
-    threshold = check_dup_threshold(default if dup_threshold is None else dup_threshold)
-    vectors = np.asarray(index.vectors, dtype=np.float32)
-    n = len(vectors)
-    if clusters is not None and not 1 <= clusters <= n:
-        raise UsageError(
-            f"clusters must be between 1 and the number of images ({n}), got {clusters}"
-        )
-    if n > EXACT_GRAPH_LIMIT:
-        # NN-descent reports nothing until it is done (see neighbor_graph): one step
-        step = progress("neighbours (NN-descent)", 1)
-        neighbors, scores = neighbor_graph(vectors, k=GRAPH_NEIGHBORS, seed=seed)
-        step(1)
-    else:
-        neighbors, scores = neighbor_graph(
-            vectors, k=GRAPH_NEIGHBORS, seed=seed, progress=progress("neighbours", n)
-        )
-    clustering = cluster(vectors, n_clusters=clusters, seed=seed, progress=progress)
-    coords = embed_2d(vectors, neighbors=neighbors, scores=scores, seed=seed, progress=progress)
-    groups = near_duplicate_groups(index, neighbors, scores, threshold=threshold)
-    info = {
-        "k": clustering.k,
-        "method": clustering.method,
-        "silhouette": clustering.silhouette,
-        "candidates": {str(k): v for k, v in clustering.candidates.items()},
-        "clusters_requested": clusters,
-        "dup_threshold": threshold,
-        "dup_threshold_default": default,  # the backbone's calibrated value
-        "duplicate_groups": len(groups),
-        "seed": seed,
-        "generation": index.manifest.get("generation"),
-    }
-    return Analysis(clustering.labels, clustering.centers, coords, neighbors, scores, info)
-
-
-def current_analysis(
-    index_path: Path, *, progress: Progress = no_progress
-) -> tuple[Index, Analysis]:
-    """The index and an analysis of its current rows, computed and stored if missing or stale.
-
-    A stale analysis (after ``add``) is recomputed with the parameters it was
-    made with; none stored means automatic k and the build's seed.
-    """
-    index = Index(index_path)
-    analysis = index.analysis()
-    if analysis is not None and analysis.info.get("generation") == index.manifest.get("generation"):
-        return index, analysis
-    check_unlocked(index_path)  # fail now, not after computing what could not be stored
-    old = (index.manifest.get("analysis") or {}) if analysis is None else analysis.info
-    seed = int(old.get("seed", (index.manifest.get("meta") or {}).get("seed", 0)))
-    analysis = analyse(
-        index,
-        clusters=old.get("clusters_requested"),
-        dup_threshold=old.get("dup_threshold"),
-        seed=seed,
-        progress=progress,
-    )
-    with lock_index(index_path, command="explorer (analysis)"):
-        save_analysis(index_path, analysis)
-    return index, analysis
-
-
 def report(
     index_path: Path,
     *,
     out: Path | None = None,
-    clusters: int | Literal["auto", "stored"] = "stored",
+    clusters: Clusters = "stored",
     dup_threshold: float | None = None,
     seed: int | None = None,
     progress: Progress = no_progress,
@@ -182,84 +97,68 @@ def report(
         clusters: k; ``"auto"`` to choose k by silhouette; ``"stored"`` (the
             default) to keep what the stored analysis was asked for (a fixed
             k or auto), or auto when there is none.
-        dup_threshold: Near-duplicate cosine threshold.
+        dup_threshold: Near-duplicate cosine threshold in (0, 1] (default: the
+            stored analysis', else the backbone's); a new one is stored with
+            its group count, for ``explorer duplicates`` and ``explorer info``.
         seed: Seed for k-means and UMAP (default: the index's build seed).
         progress: Progress hook.
 
     Returns:
         Where the report went and what it shows.
+
+    Raises:
+        UsageError: A parameter out of range (before any work).
     """
-    from explorer.analysis.clusters import cluster_guesses, cluster_names
-    from explorer.analysis.compute import Clustering
-    from explorer.analysis.compute import representatives as nearest_centre
-    from explorer.analysis.duplicates import (
-        duplicate_scores,
-        histogram,
-        keep_reason,
-        keeper_order,
-        near_duplicate_groups,
-        pairs_near,
+    started = time.perf_counter()
+    check_request(clusters=clusters, dup_threshold=dup_threshold, seed=seed)
+    index = Index(index_path)
+    page = out or default_report_path(index.root, index_path)
+    check_output(page)  # refuse a path inside an index, or a folder, before any work
+    build_seed = index_defaults(index).seed
+    params = resolve(
+        stored_params(index),
+        clusters=clusters,
+        dup_threshold=dup_threshold,
+        seed=build_seed if seed is None else seed,
     )
-    from explorer.features.registry import default_dup_threshold
+    done = ensure_analysis(index, params, progress=progress, command="explorer report")
+    path, groups = _write(done, page, progress=progress)
+    return ReportSummary(
+        path=path,
+        images=len(done.index),
+        clusters=done.info.k,
+        cluster_method=done.info.method,
+        duplicate_groups=len(groups),
+        reused_analysis=done.reused,
+        seconds=time.perf_counter() - started,
+        previous_clusters=done.previous_k,
+    )
+
+
+def _write(done: Refreshed, page: Path, *, progress: Progress) -> tuple[Path, list[DuplicateGroup]]:
+    """Gather what the page shows from the index and its current analysis, and write it."""
+    from explorer.analysis.calibration import histogram, pairs_near
+    from explorer.analysis.clustering import cluster_guesses, cluster_names, representatives
+    from explorer.analysis.duplicates import duplicate_scores, near_duplicate_groups
+    from explorer.analysis.keepers import keeper_sets
     from explorer.inputs.capture import describe, facets
     from explorer.report.data import ReportData
     from explorer.report.render import write_report
     from explorer.store.tags import load_tags
 
-    started = time.perf_counter()
-    index = Index(index_path)
-    page = out or default_report_path(index.root, index_path)
-    check_output(page)  # refuse a path inside an index, or a folder, before any work
-    seed = int((index.manifest.get("meta") or {}).get("seed", 0)) if seed is None else seed
-    analysis = index.analysis()
-    if clusters == "stored":
-        stored = analysis.info if analysis is not None else index.manifest.get("analysis") or {}
-        requested: int | None = stored.get("clusters_requested")
-    else:
-        requested = None if clusters == "auto" else clusters
-    wanted = {
-        "clusters_requested": requested,
-        "seed": seed,
-        "generation": index.manifest.get("generation"),
-    }
-    reused = analysis is not None and all(analysis.info.get(k) == v for k, v in wanted.items())
-    before = analysis.info.get("k") if analysis is not None else None
-    if analysis is None or not reused:
-        check_unlocked(index_path)
-        previous = (index.manifest.get("analysis") or {}).get("dup_threshold")
-        analysis = analyse(
-            index,
-            clusters=requested,
-            dup_threshold=dup_threshold if dup_threshold is not None else previous,
-            seed=seed,
-            progress=progress,
-        )
-        with lock_index(index_path, command="explorer report"):
-            save_analysis(index_path, analysis)
-    elif dup_threshold is not None and dup_threshold != analysis.info.get("dup_threshold"):
-        analysis.info["dup_threshold"] = dup_threshold  # remembered for 'explorer duplicates'
-        with lock_index(index_path, command="explorer report"):
-            save_analysis(index_path, analysis)
-    threshold = float(
-        analysis.info.get("dup_threshold") or default_dup_threshold(index.backbone.name)
-    )
+    index, analysis, info = done.index, done.analysis, done.info
+    threshold = info.params.dup_threshold
     records = index.records
     hashes = [r.sha256 for r in records]
     groups = near_duplicate_groups(index, analysis.neighbors, analysis.scores, threshold=threshold)
+    sets = keeper_sets(records, groups)
     dup_scores = duplicate_scores(index, analysis.neighbors)
-    keepers = [g.members[keeper_order([records[i] for i in g.members])[0]] for g in groups]
     copies = Counter(hashes)
-    k = int(analysis.info["k"])
-    clustering = Clustering(
-        analysis.labels,
-        analysis.centers,
-        k,
-        str(analysis.info["method"]),
-        analysis.info.get("silhouette"),
-        {},
-    )
+    clustering = info.clustering(analysis)
+    k = clustering.k
     classes = index.classes()
-    tags = load_tags(index_path)
+    class_ids, class_probs = classes if classes else (None, None)
+    tags = load_tags(index.path)
     vectors = np.asarray(index.vectors, dtype=np.float32)
     b = index.backbone
     pca = index.projection()
@@ -272,14 +171,9 @@ def report(
         labels=analysis.labels,
         neighbors=analysis.neighbors[:, :REPORT_NEIGHBORS],
         neighbor_scores=analysis.scores[:, :REPORT_NEIGHBORS],
-        representatives=nearest_centre(vectors, clustering),
+        representatives=representatives(vectors, clustering),
         duplicate_groups=groups,
-        cluster_names=cluster_names(
-            analysis.labels,
-            classes[0] if classes else None,
-            classes[1] if classes else None,
-            k=k,
-        ),
+        cluster_names=cluster_names(analysis.labels, class_ids, class_probs, k=k),
         summary={
             "Backbone": f"{b.name} {b.layer}",
             "Weights": os.path.basename(b.weights),
@@ -289,11 +183,8 @@ def report(
         },
         tags=[tags.get(r.path, []) for r in records],
         exact_duplicates=[copies[h] > 1 for h in hashes],
-        duplicate_keepers=keepers,
-        duplicate_reasons=[
-            keep_reason(records[k], [records[i] for i in g.members if i != k])
-            for k, g in zip(keepers, groups, strict=True)
-        ],
+        duplicate_keepers=[s.members[0].row for s in sets],
+        duplicate_reasons=[s.reason for s in sets],
         image_details=_details(records, {i for g in groups for i in g.members}),
         duplicate_histogram=histogram(analysis.neighbors, dup_scores),
         dup_threshold=threshold,
@@ -302,24 +193,9 @@ def report(
         facets=facets(records) | {"Folder": [_top_folder(r.path) for r in records]},
         link_originals=True,
         file_sizes=[r.size for r in records],
-        cluster_guesses=cluster_guesses(
-            analysis.labels,
-            classes[0] if classes else None,
-            classes[1] if classes else None,
-            k=k,
-        ),
+        cluster_guesses=cluster_guesses(analysis.labels, class_ids, class_probs, k=k),
     )
-    path = write_report(data, page, progress=progress)
-    return ReportSummary(
-        path=path,
-        images=len(index),
-        clusters=clustering.k,
-        cluster_method=clustering.method,
-        duplicate_groups=len(groups),
-        reused_analysis=reused,
-        seconds=time.perf_counter() - started,
-        previous_clusters=None if reused or before is None else int(before),
-    )
+    return write_report(data, page, progress=progress), groups
 
 
 def _details(records: list[ImageRecord], rows: set[int]) -> list[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer import faults
-from explorer.analysis.duplicates import DuplicateSet
+from explorer.analysis.keepers import DuplicateSet
 from explorer.errors import UsageError
 from explorer.fs import atomic_write_bytes
 

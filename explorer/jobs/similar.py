@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer.analysis.search import project, top_k
+from explorer.analysis.knn import top_k
+from explorer.analysis.pca import project
 from explorer.errors import NoImagesError, UsageError
 from explorer.features.base import Backbone
 from explorer.features.extract import extract

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer.analysis.compute import DuplicateGroup
+from explorer.analysis.duplicates import DuplicateGroup
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""PCA projection, cosine top-k and the neighbour graph.
+"""Cosine nearest neighbours: the top-k of queries, and the k-NN graph of an index.
 
-Everything here works on plain arrays. PCA is fitted with scikit-learn but kept
-as two arrays (``mean`` and ``components``) and applied by hand, so an index
-never needs pickle. Vectors are L2-normalised after projection, so a dot
-product is a cosine similarity.
+One exact routine, :func:`top_k`, serves both the queries of ``explorer similar``
+and the exact graph; above :data:`EXACT_GRAPH_LIMIT` images the graph comes from
+NN-descent (pynndescent, imported when needed). Inputs are unit vectors, so a
+dot product is a cosine similarity; nothing here allocates an ``n x n`` matrix.
 """
 
 from __future__ import annotations
@@ -19,11 +19,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from explorer.store.records import Projection
-
 log = logging.getLogger(__name__)
 
-PCA_COMPONENTS = 300
 _BLOCK_ROWS = 1024
 EXACT_GRAPH_LIMIT = 50_000
 """Most images for which :func:`neighbor_graph` is exact; above it, NN-descent.
@@ -36,113 +33,6 @@ that the exact graph runs away (about 450 s for 200,000). On 100,000 clustered
 images NN-descent finds 97% of the exact top-5 neighbours and every
 near-duplicate pair (``docs/performance.md``, "Post-processing at scale").
 """
-_EPS = 1e-12
-
-
-def fit_projection(
-    features: NDArray[np.floating], *, n_components: int = PCA_COMPONENTS, seed: int = 0
-) -> Projection:
-    """Fit PCA on raw features.
-
-    Args:
-        features: ``(n, d)`` raw backbone features (any float dtype).
-        n_components: Wanted number of components; lowered to what the data
-            allows (``min(n, d)``) with a log message when there are fewer images.
-        seed: Seed of the randomized solver.
-
-    Returns:
-        The fitted projection.
-
-    Raises:
-        ValueError: If ``features`` is empty or ``n_components`` is below 1.
-    """
-    from sklearn.decomposition import PCA
-
-    if n_components < 1:
-        raise ValueError(f"n_components must be >= 1, got {n_components}")
-    n, d = features.shape
-    if n == 0:
-        raise ValueError("cannot fit PCA on zero images")
-    allowed = min(n, d)
-    if n_components > allowed:
-        log.info("only %d images: using %d PCA components instead of %d", n, allowed, n_components)
-        n_components = allowed
-    x = np.asarray(features, dtype=np.float32)
-    if n < 2 or not bool(np.any(x.max(axis=0) != x.min(axis=0))):
-        return _constant_projection(x.mean(axis=0))
-    solver = "randomized" if n_components < 0.8 * allowed and n > 500 else "full"
-    # When x is our own float32 copy, let PCA centre it in place: one (n, d)
-    # float32 array fewer at the peak (1.6 GB for 100,000 VGG16 features).
-    own = x is not features and not np.may_share_memory(x, features)
-    pca = PCA(n_components=n_components, svd_solver=solver, random_state=seed, copy=not own)
-    pca.fit(x)
-    del x
-    components = pca.components_.astype(np.float32)
-    ratio = pca.explained_variance_ratio_.astype(np.float32)
-    keep = np.isfinite(ratio) & np.isfinite(components).all(axis=1)
-    if not keep.any():  # zero total variance (float noise aside): nothing to project onto
-        return _constant_projection(pca.mean_.astype(np.float32))
-    return Projection(
-        mean=pca.mean_.astype(np.float32),
-        components=components[keep],
-        explained_variance_ratio=ratio[keep],
-    )
-
-
-def _constant_projection(mean: NDArray[np.float32]) -> Projection:
-    """A projection for features that do not vary: every such image gets the same unit vector.
-
-    PCA of identical rows has no axis (scikit-learn's variance ratios are 0/0,
-    NaN) and every centred row is zero, so identical images would score 0.0
-    against each other. One axis ``u`` (the mean's direction) with the mean
-    moved back by ``u`` maps each of them to ``1``: they score 1.0, as copies should.
-    """
-    d = mean.shape[0]
-    norm = float(np.linalg.norm(mean))
-    if np.isfinite(norm) and norm > 1e-12:
-        axis = (mean / norm).astype(np.float32)
-    else:
-        axis = np.eye(1, d, dtype=np.float32)[0]
-    return Projection(
-        mean=(mean - axis).astype(np.float32),
-        components=axis[None, :],
-        explained_variance_ratio=np.zeros(1, dtype=np.float32),
-    )
-
-
-def project(
-    features: NDArray[np.floating],
-    projection: Projection,
-    *,
-    progress: Callable[[int], None] | None = None,
-) -> NDArray[np.float32]:
-    """Project raw features with a stored PCA and L2-normalise the result.
-
-    Works block by block, so memory-mapped float16 features are never copied whole.
-
-    Args:
-        features: ``(n, d)`` raw features.
-        projection: The fitted PCA.
-        progress: Called with the number of rows projected after each block.
-
-    Returns:
-        ``(n, c)`` unit vectors (an all-zero row stays zero).
-    """
-    n = features.shape[0]
-    out = np.empty((n, projection.n_components), dtype=np.float32)
-    for start in range(0, n, _BLOCK_ROWS * 4):
-        block = np.asarray(features[start : start + _BLOCK_ROWS * 4], dtype=np.float32)
-        out[start : start + len(block)] = (block - projection.mean) @ projection.components.T
-        if progress is not None:
-            progress(len(block))
-    return normalize(out)
-
-
-def normalize(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Return rows scaled to unit length (zero rows stay zero)."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    out: NDArray[np.float32] = (vectors / np.maximum(norms, _EPS)).astype(np.float32, copy=False)
-    return out
 
 
 def top_k(
@@ -151,8 +41,12 @@ def top_k(
     *,
     k: int,
     exclude: NDArray[np.int64] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    """Cosine top-k of each query among ``vectors`` (both unit-normalised).
+    """Exact cosine top-k of each query among ``vectors`` (both unit-normalised).
+
+    Computed block by block (``1024 x n`` similarities at a time), so memory
+    stays linear in ``n``.
 
     Args:
         queries: ``(q, c)`` unit query vectors.
@@ -160,10 +54,15 @@ def top_k(
         k: Number of neighbours wanted; fewer come back when the index is smaller.
         exclude: Optional ``(q,)`` row of ``vectors`` to leave out for each
             query (the query itself, when it is indexed); ``-1`` excludes nothing.
+        progress: Called with the number of queries finished after each block.
 
     Returns:
-        ``(indices, scores)``, each ``(q, min(k, n))`` sorted by decreasing score;
-        an excluded row that would have been among them comes last with index -1.
+        ``(indices, scores)``, each ``(q, min(k, n))`` sorted by decreasing score
+        (ties by index); an excluded row that would have been among them comes
+        last with index -1.
+
+    Raises:
+        ValueError: If ``k < 1``.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -172,11 +71,12 @@ def top_k(
     kk = min(k, n)
     if kk <= 0 or q == 0:
         return np.empty((q, 0), dtype=np.int64), np.empty((q, 0), dtype=np.float32)
+    x = np.asarray(vectors, dtype=np.float32)
     idx_out = np.empty((q, kk), dtype=np.int64)
     score_out = np.empty((q, kk), dtype=np.float32)
     for start in range(0, q, _BLOCK_ROWS):
         stop = min(start + _BLOCK_ROWS, q)
-        sims = queries[start:stop] @ np.asarray(vectors, dtype=np.float32).T
+        sims = np.asarray(queries[start:stop], dtype=np.float32) @ x.T
         if exclude is not None:
             rows = np.arange(stop - start)
             ex = exclude[start:stop]
@@ -186,6 +86,8 @@ def top_k(
         idx[np.isneginf(np.take_along_axis(sims, idx, axis=1))] = -1
         idx_out[start:stop] = idx
         score_out[start:stop] = sc
+        if progress is not None:
+            progress(stop - start)
     return idx_out, score_out
 
 
@@ -247,9 +149,9 @@ def exact_neighbor_graph(
 ) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
     """Exact cosine k-nearest-neighbour graph, excluding each point itself.
 
-    Computed block by block (``1024 x n`` similarities at a time), so memory stays
-    linear in ``n``; no ``n x n`` matrix is ever allocated. Time grows with
-    ``n**2`` (about 1 s for 10,000 images and 110 s for 100,000 on 2 cores).
+    :func:`top_k` of every vector against all of them, itself left out. Time
+    grows with ``n**2`` (about 1 s for 10,000 images and 110 s for 100,000 on
+    2 cores).
 
     Args:
         vectors: ``(n, c)`` unit vectors.
@@ -265,18 +167,9 @@ def exact_neighbor_graph(
     if kk <= 0:
         return np.empty((n, 0), dtype=np.int32), np.empty((n, 0), dtype=np.float32)
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    indices = np.empty((n, kk), dtype=np.int32)
-    scores = np.empty((n, kk), dtype=np.float32)
-    for start in range(0, n, _BLOCK_ROWS):
-        stop = min(start + _BLOCK_ROWS, n)
-        sims = x[start:stop] @ x.T
-        sims[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-        idx, sc = _best(sims, kk)
-        indices[start:stop] = idx
-        scores[start:stop] = sc
-        if progress is not None:
-            progress(stop - start)
-    return indices, scores
+    # k <= n - 1 and the excluded self scores -inf: it is never among the best k
+    indices, scores = top_k(x, x, k=kk, exclude=np.arange(n, dtype=np.int64), progress=progress)
+    return indices.astype(np.int32), scores
 
 
 def approximate_neighbor_graph(
