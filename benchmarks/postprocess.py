@@ -18,7 +18,7 @@ run it, and is timed with its peak memory:
    and for the page), ``save_analysis_s`` (:func:`explorer.store.index.save_analysis`)
    and ``report_s``: the rest of ``report`` (opening the index, reading the
    thumbnails, cluster names, representatives, the duplicate histogram) plus
-   :func:`explorer.report.render.write_report` (the page and, above 10,000 images,
+   :func:`explorer.page.render.write_report` (the page and, above 10,000 images,
    the thumbnail sidecar folder).
 
 ``total_s`` is the sum of those stages (data generation excluded).
@@ -95,7 +95,7 @@ from numpy.typing import NDArray
 
 import explorer.analysis.duplicates
 import explorer.analysis.stored
-import explorer.report.render
+import explorer.page.render
 from explorer.analysis.knn import EXACT_GRAPH_LIMIT
 from explorer.analysis.pca import fit_projection, project
 from explorer.features.base import BackboneInfo
@@ -466,7 +466,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         save_index(index_path, data)
     del data
 
-    import explorer.report.render as report_module
+    import explorer.page.render as report_module
 
     with contextlib.ExitStack() as stack:
         wrap = [

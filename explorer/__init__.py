@@ -9,12 +9,11 @@ that need them.
 
 from __future__ import annotations
 
-import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from explorer.api import add, build, open_index, similar
+    from explorer.api import add, build, open_index, report, similar
     from explorer.store.index import Index
 
 from explorer.version import __version__
@@ -25,6 +24,7 @@ _LAZY = {
     "add": "explorer.api",
     "similar": "explorer.api",
     "open_index": "explorer.api",
+    "report": "explorer.api",
     "Index": "explorer.store.index",
 }
 
@@ -42,23 +42,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
-
-
-class _CallableReport(types.ModuleType):
-    """The ``explorer.report`` subpackage, which is also the function :func:`explorer.api.report`.
-
-    Python sets ``explorer.report`` to the subpackage whenever a module of it
-    is imported, so a function of that name would not stay; the subpackage is
-    made callable instead, and ``import explorer.report.render`` still works.
-    """
-
-    def __call__(self, **kwargs: Any) -> Any:
-        """Write the HTML report: :func:`explorer.api.report` (keyword arguments only)."""
-        from explorer.api import report as write
-
-        return write(**kwargs)
-
-
-from explorer import report as _report_package  # noqa: E402  (its __init__ holds nothing heavy)
-
-_report_package.__class__ = _CallableReport

@@ -1,6 +1,6 @@
 """The public Python API: what each command does, as plain functions that print nothing.
 
-``explorer.build``, ``explorer.add``, ``explorer.similar``, ``explorer.report``
+``explorer.build``, ``explorer.add``, ``explorer.similar``, ``explorer.page``
 and ``explorer.open_index`` are these functions (``explorer/__init__.py``
 loads this module on first use). They take ``str`` or ``os.PathLike`` paths,
 have the command line's defaults (the index in ``./.explorer``; the index's

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from explorer.report.data import ReportData
+from explorer.page.data import ReportData
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

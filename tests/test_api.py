@@ -43,12 +43,13 @@ def test_public_names() -> None:
         explorer.nope  # noqa: B018
 
 
-def test_report_stays_callable_beside_its_subpackage() -> None:
-    """``explorer.report`` is the function and the package ``explorer/report/`` at once."""
-    import explorer.report.render as render  # Python sets explorer.report to the package here
+def test_report_is_a_plain_function_beside_the_page_package() -> None:
+    """``explorer.report`` is the API function; the HTML code lives in ``explorer.page``."""
+    import explorer.page.render as render
+    from explorer import api
 
-    assert render.__name__ == "explorer.report.render"
-    assert callable(explorer.report) and explorer.report.render is render
+    assert render.__name__ == "explorer.page.render"
+    assert explorer.report is api.report and callable(explorer.report)
 
 
 def test_build_similar_add_report_with_str_paths(

@@ -21,8 +21,8 @@ from browser_harness import (
     sample_data,
 )
 
-from explorer.report.data import ReportData
-from explorer.report.render import write_report
+from explorer.page.data import ReportData
+from explorer.page.render import write_report
 
 pytestmark = pytest.mark.slow
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from explorer.analysis.duplicates import DuplicateGroup
-from explorer.report.data import ReportData
-from explorer.report.payload import DUP_GROUPS_PAGE
-from explorer.report.render import write_report
+from explorer.page.data import ReportData
+from explorer.page.payload import DUP_GROUPS_PAGE
+from explorer.page.render import write_report
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from browser_harness import REPO, launch, open_page, sample_data
 
-from explorer.report.data import ReportData
-from explorer.report.render import write_report
+from explorer.page.data import ReportData
+from explorer.page.render import write_report
 
 pytestmark = pytest.mark.slow
 

@@ -51,8 +51,8 @@ import pytest
 from browser_harness import REPO, check_report_in_browser, require_browser
 
 from explorer.analysis.knn import EXACT_GRAPH_LIMIT
-from explorer.report.figure import WEBGL_MIN_POINTS
-from explorer.report.render import EMBED_LIMIT
+from explorer.page.figure import WEBGL_MIN_POINTS
+from explorer.page.render import EMBED_LIMIT
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,8 @@ from browser_harness import (
     sample_data,
 )
 
-from explorer.report.data import ReportData
-from explorer.report.render import write_report
+from explorer.page.data import ReportData
+from explorer.page.render import write_report
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,7 @@ def _short(text: str, limit: int = 36) -> str:
 def test_colour_by_tag(page: Any, report_data: ReportData) -> None:
     from test_report import CLUSTER_NAMES, HOSTILE_CLUSTER
 
-    from explorer.report.figure import GREY
+    from explorer.page.figure import GREY
 
     tags = report_data.tags or []
     names = sorted({t for ts in tags for t in ts})

@@ -296,7 +296,7 @@ def test_describe_says_where_a_date_came_from() -> None:
 
 
 def test_report_captions_are_escaped_and_never_a_location(tmp_path: Path) -> None:
-    from explorer.report.render import write_report
+    from explorer.page.render import write_report
     from tests.test_report import HOSTILE, HOSTILE_RAW, make_report_data, page_data
 
     data = make_report_data(n_per_family=3)
@@ -311,7 +311,7 @@ def test_report_captions_are_escaped_and_never_a_location(tmp_path: Path) -> Non
 
 
 def test_report_facets_payload() -> None:
-    from explorer.report.payload import _facet_payload
+    from explorer.page.payload import _facet_payload
 
     payload = _facet_payload({"Year taken": ["2019", None, "2019", "2021"], "Camera": [None] * 4})
     assert payload == [
@@ -336,7 +336,7 @@ def test_report_colours_by_camera_and_pins_a_caption(tmp_path: Path) -> None:
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("needs Debian's chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    from explorer.report.render import write_report
+    from explorer.page.render import write_report
     from tests.test_report import HOSTILE, make_report_data
 
     data = make_report_data(n_per_family=3)

@@ -245,7 +245,7 @@ def test_11_ctrl_c_during_report_says_what_was_interrupted(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("explorer.report.render.write_report", interrupted)
+    monkeypatch.setattr("explorer.page.render.write_report", interrupted)
     code, _, err = invoke("report", "--index", str(idx), "--out", str(tmp_path / "r.html"))
     assert code == 130 and "report was not written" in err and "checkpointed" not in err
 

@@ -5,7 +5,7 @@ Data flows one way; a module may import only from its own layer or layers to
 its left (imports inside functions count too)::
 
     base (errors, text, progress, faults, fs, version) -> inputs -> features -> store
-    -> analysis -> report -> jobs -> api (explorer/api.py) -> cli, with
+    -> analysis -> page -> jobs -> api (explorer/api.py) -> cli, with
     explorer/__init__ and __main__ on top
 
 Cycles are looked for among the imports that run when a module loads (module
@@ -33,7 +33,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "explorer"
-LAYERS = ("base", "inputs", "features", "store", "analysis", "report", "jobs", "api", "cli")
+LAYERS = ("base", "inputs", "features", "store", "analysis", "page", "jobs", "api", "cli")
 BASE_MODULES = frozenset({"errors", "text", "progress", "faults", "fs", "version"})
 TOP_MODULES = frozenset({"__init__", "__main__"})
 TOP = len(LAYERS)  # the rank of explorer/__init__.py and __main__.py
@@ -410,10 +410,10 @@ CLEAN = {
         "def fit():\n    import umap\n    from explorer.analysis import pca\n"
     ),
     "explorer/analysis/pca.py": "from explorer.analysis import knn\n",
-    "explorer/report/__init__.py": "",
-    "explorer/report/render.py": "from explorer.analysis.knn import fit\n",
+    "explorer/page/__init__.py": "",
+    "explorer/page/render.py": "from explorer.analysis.knn import fit\n",
     "explorer/jobs/__init__.py": "",
-    "explorer/jobs/build.py": "from explorer.report import render\nfrom explorer.store import *\n",
+    "explorer/jobs/build.py": "from explorer.page import render\nfrom explorer.store import *\n",
     "explorer/cli/__init__.py": "from explorer.cli.main import app\n",
     "explorer/cli/main.py": "from explorer.jobs.build import build\napp = None\n",
 }
@@ -445,7 +445,7 @@ def test_checker_names_each_upward_import_with_file_and_line(tmp_path: Path) -> 
                 "if TYPE_CHECKING:\n    from explorer.analysis.knn import Graph\n"
                 "def load():\n    from ..cli import main\n"
             ),
-            "explorer/report/render.py": "from explorer import __version__\n",
+            "explorer/page/render.py": "from explorer import __version__\n",
             "explorer/inputs/scan.py": "import explorer.errors\nimport explorer.features.extract\n",
         },
     )
@@ -454,7 +454,7 @@ def test_checker_names_each_upward_import_with_file_and_line(tmp_path: Path) -> 
     assert problems == [
         "explorer/inputs/scan.py:2 imports explorer.features.extract: inputs may not import "
         f"from features {chain}",
-        "explorer/report/render.py:1 imports explorer: report may not import from top "
+        "explorer/page/render.py:1 imports explorer: page may not import from top "
         f"(explorer/__init__, __main__) {chain}",
         f"explorer/store/index.py:3 imports explorer.analysis.knn: store may not import from "
         f"analysis {chain}",
@@ -515,7 +515,7 @@ def test_checker_finds_heavy_imports_at_module_level(tmp_path: Path) -> None:
         tmp_path,
         {
             **CLEAN,
-            "explorer/report/render.py": "import bokeh.plotting\ntry:\n    import jinja2\n"
+            "explorer/page/render.py": "import bokeh.plotting\ntry:\n    import jinja2\n"
             "except ImportError:\n    pass\n",
             "explorer/features/vgg16.py": "from keras import layers\n",
         },
@@ -523,9 +523,9 @@ def test_checker_finds_heavy_imports_at_module_level(tmp_path: Path) -> None:
     assert heavy_module_imports(src) == [
         "explorer/features/vgg16.py:1 imports keras at module level: "
         "import it inside the function that needs it",
-        "explorer/report/render.py:1 imports bokeh at module level: "
+        "explorer/page/render.py:1 imports bokeh at module level: "
         "import it inside the function that needs it",
-        "explorer/report/render.py:3 imports jinja2 at module level: "
+        "explorer/page/render.py:3 imports jinja2 at module level: "
         "import it inside the function that needs it",
     ]
 

@@ -18,7 +18,7 @@ from explorer.analysis.stored import analyse
 from explorer.features.base import BackboneInfo
 from explorer.jobs.build import add, build
 from explorer.jobs.explore import report
-from explorer.report.thumbnails import write_sidecar
+from explorer.page.thumbnails import write_sidecar
 from explorer.store.commit import MB, save_index
 from explorer.store.index import Index
 from explorer.store.records import ImageRecord, IndexData

@@ -22,9 +22,9 @@ from explorer.analysis.duplicates import find_duplicates
 from explorer.analysis.knn import neighbor_graph
 from explorer.analysis.layout import embed_2d
 from explorer.analysis.pca import normalize
-from explorer.report.data import ReportData
-from explorer.report.render import write_report
-from explorer.report.thumbnails import THUMB_BYTES_CAP
+from explorer.page.data import ReportData
+from explorer.page.render import write_report
+from explorer.page.thumbnails import THUMB_BYTES_CAP
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 HOSTILE_RAW = "<img src=x onerror=alert(1)>"

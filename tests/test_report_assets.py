@@ -12,10 +12,10 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from explorer.report import assets
+from explorer.page import assets
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGE_DIR = REPO / "explorer" / "report"
+PACKAGE_DIR = REPO / "explorer" / "page"
 FRONT_END = sorted(
     p.relative_to(PACKAGE_DIR).as_posix()
     for folder in ("templates", "static")
@@ -27,7 +27,7 @@ FRONT_END = sorted(
 def test_the_front_end_is_files_of_the_package() -> None:
     assert {"templates/page.html.j2", "static/report.css", "static/report.js"} <= set(FRONT_END)
     for name in FRONT_END:
-        text = (files("explorer.report") / name).read_text(encoding="utf-8")
+        text = (files("explorer.page") / name).read_text(encoding="utf-8")
         assert text.strip(), name
     assert assets.read_static("report.js") == (PACKAGE_DIR / "static" / "report.js").read_text(
         encoding="utf-8"
@@ -41,7 +41,7 @@ def test_package_data_installs_every_front_end_file() -> None:
     else:  # pragma: no cover
         tomllib = pytest.importorskip("tomli")
     config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = config["tool"]["setuptools"]["package-data"]["explorer.report"]
+    patterns = config["tool"]["setuptools"]["package-data"]["explorer.page"]
     missing = [n for n in FRONT_END if not any(fnmatch.fnmatch(n, p) for p in patterns)]
     assert missing == []
 
@@ -49,7 +49,7 @@ def test_package_data_installs_every_front_end_file() -> None:
 def test_the_imported_package_finds_its_files() -> None:
     # from another folder: the files come from wherever explorer is imported from
     code = (
-        "from explorer.report import assets\n"
+        "from explorer.page import assets\n"
         "env = assets.environment()\n"
         "for t in ('page.html.j2', 'header.html.j2', 'histogram.html.j2'):\n"
         "    print(env.get_template(t).name)\n"
@@ -119,7 +119,7 @@ def test_static_files_are_inlined_whole() -> None:
 
 def test_importing_the_report_imports_neither_jinja_nor_bokeh() -> None:
     code = (
-        "import sys, explorer.report.render;"
+        "import sys, explorer.page.render;"
         "print(','.join(m for m in ('jinja2', 'markupsafe', 'bokeh') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""Inconsistent report data is rejected before anything is written (explorer.report.data)."""
+"""Inconsistent report data is rejected before anything is written (explorer.page.data)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.report.data import ReportData
-from explorer.report.render import write_report
+from explorer.page.data import ReportData
+from explorer.page.render import write_report
 from tests.test_report import make_report_data
 
 

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from explorer.errors import ExplorerError
-from explorer.report.data import ReportData
-from explorer.report.render import write_report
-from explorer.report.thumbnails import BYTES_PER_IMAGE, SIDECAR_MARKER, THUMB_BYTES_CAP
+from explorer.page.data import ReportData
+from explorer.page.render import write_report
+from explorer.page.thumbnails import BYTES_PER_IMAGE, SIDECAR_MARKER, THUMB_BYTES_CAP
 from tests.test_report import make_report_data, page_data
 
 

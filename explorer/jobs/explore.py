@@ -142,8 +142,8 @@ def _write(done: Refreshed, page: Path, *, progress: Progress) -> tuple[Path, li
     from explorer.analysis.duplicates import duplicate_scores, near_duplicate_groups
     from explorer.analysis.keepers import keeper_sets
     from explorer.inputs.capture import describe, facets
-    from explorer.report.data import ReportData
-    from explorer.report.render import write_report
+    from explorer.page.data import ReportData
+    from explorer.page.render import write_report
     from explorer.store.tags import load_tags
 
     index, analysis, info = done.index, done.analysis, done.info

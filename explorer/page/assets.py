@@ -8,7 +8,7 @@ The templates are rendered by one autoescaping Jinja environment (undefined
 variables are errors): every value a template prints is escaped unless it is
 :class:`markupsafe.Markup`, and only three things are: the stylesheet, the
 script (both files of this package) and the page data as JSON escaped for a
-``<script>`` block (:func:`explorer.report.payload.script_json`). Jinja is
+``<script>`` block (:func:`explorer.page.payload.script_json`). Jinja is
 imported inside the functions that need it.
 """
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import jinja2
     from markupsafe import Markup
 
-PACKAGE = "explorer.report"
+PACKAGE = "explorer.page"
 """The package whose ``templates/`` and ``static/`` folders hold the page's files."""
 
 PAGE_TEMPLATE = "page.html.j2"

@@ -84,7 +84,7 @@ def threshold_chart(
 
     Args:
         hist: ``(threshold, pairs)`` with thresholds ascending (validated by
-            :func:`explorer.report.data.validate`); ``None`` or empty: no chart.
+            :func:`explorer.page.data.validate`); ``None`` or empty: no chart.
         threshold: The near-duplicate threshold in use, marked on the chart.
         n_groups: The number of near-duplicate groups at ``threshold``.
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from explorer.report.data import ReportData
-from explorer.report.figure import GREY, TAG_COLOR
+from explorer.page.data import ReportData
+from explorer.page.figure import GREY, TAG_COLOR
 from explorer.text import clean_surrogates
 
 DUP_GROUPS_PAGE = 12

@@ -6,8 +6,8 @@ images the thumbnails go to a sidecar folder ``<stem>_files/`` next to the page
 instead (see ``docs/report.md`` for the threshold and why).
 
 The page is ``templates/page.html.j2`` rendered by the autoescaping Jinja
-environment of :mod:`explorer.report.assets`, around the Bokeh map of
-:mod:`explorer.report.figure`.
+environment of :mod:`explorer.page.assets`, around the Bokeh map of
+:mod:`explorer.page.figure`.
 
 Security: file names are hostile input. They reach the page as text that Jinja
 escapes, or as JSON inside ``<script type="application/json">`` (with ``<``,
@@ -28,13 +28,13 @@ from urllib.parse import quote
 
 import numpy as np
 
+from explorer.page import assets
+from explorer.page.data import ReportData, validate
+from explorer.page.figure import cluster_colors, map_document
+from explorer.page.histogram import threshold_chart
+from explorer.page.payload import DUP_GROUPS_SHOWN, payload, script_json
+from explorer.page.thumbnails import SIDECAR_MARKER, data_uri, fit_budget, write_sidecar
 from explorer.progress import Progress, no_progress
-from explorer.report import assets
-from explorer.report.data import ReportData, validate
-from explorer.report.figure import cluster_colors, map_document
-from explorer.report.histogram import threshold_chart
-from explorer.report.payload import DUP_GROUPS_SHOWN, payload, script_json
-from explorer.report.thumbnails import SIDECAR_MARKER, data_uri, fit_budget, write_sidecar
 from explorer.store.folder import write_output_bytes
 from explorer.text import clean_surrogates, grouped_count, plural
 from explorer.version import __version__

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.report.data import ReportData
+from explorer.page.data import ReportData
 
 WEBGL_MIN_POINTS = 2000
 """From this many images the map is drawn with WebGL."""
