@@ -21,7 +21,7 @@ from explorer.errors import NoImagesError
 from explorer.features.backbones import Backbone, check_requested_weights, load_backbone
 from explorer.features.extract import extract
 from explorer.inputs.images import Candidate, Skipped, scan_paths
-from explorer.jobs.build import check_compatible, check_exist
+from explorer.jobs.checks import check_compatible, check_exist
 from explorer.progress import Progress, no_progress
 from explorer.store.index import Index
 from explorer.store.rows import record_file, record_path
