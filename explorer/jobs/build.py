@@ -75,17 +75,14 @@ class BuildSummary:
     duplicate_groups: int = 0
     clusters_changed: str | None = None  # why the cluster numbers moved, when they did
 
-    def note_extraction(self, ex: Extraction) -> None:
-        """Copy the timings of an extraction run."""
-        self.model_loaded = ex.backbone is not None
-        self.extract_seconds = ex.seconds
-        self.model_load_seconds = ex.load_seconds
-
-    def note_plan(self, plan: Plan) -> None:
-        """Copy the counts of a plan that extraction has filled in."""
+    def note_run(self, plan: Plan, ex: Extraction) -> None:
+        """Copy the counts of a plan that extraction has filled in, and its timings."""
         self.indexed, self.updated = plan.indexed, plan.updated
         self.unchanged, self.resumed, self.removed = plan.unchanged, len(plan.resumed), plan.removed
         self.skipped, self.ignored = plan.skip_counts, plan.ignored
+        self.model_loaded = ex.backbone is not None
+        self.extract_seconds = ex.seconds
+        self.model_load_seconds = ex.load_seconds
 
     @property
     def images_per_second(self) -> float:
@@ -201,7 +198,6 @@ def _build(
     spec, weights_spec = choose_model(
         index_path, old=old, root=root, backbone=backbone, weights=weights, fresh=fresh, seed=seed
     )
-    summary = BuildSummary(index=index_path, root=str(root), pca_requested=n_components)
     plan = plan_build(
         root,
         index_path=index_path,
@@ -213,25 +209,17 @@ def _build(
         clusters=clusters,
     )
     rows = carried_rows(plan)
-    try:
-        ex = extract_rows(
-            plan.todo,
-            root=root,
-            index_path=index_path,
-            load=BackboneLoader(spec.name, weights_spec, seed),
-            expected=plan.expected,
-            progress=progress,
-            checkpoint_every=checkpoint_every,
-            batch_size=batch_size,
-            engine=engine,
-        )
-    except WeightsUnavailableError as exc:
-        if old is None and spec.name == "vgg16":  # a new index may use other weights
-            raise WeightsUnavailableError(f"{exc} {NEW_INDEX_ALTERNATIVES}") from exc
-        raise
-    plan.absorb(ex.rows, ex.skipped)
-    summary.note_extraction(ex)
-    summary.note_plan(plan)
+    ex = _extract_for_build(
+        plan,
+        index_path=index_path,
+        load=BackboneLoader(spec.name, weights_spec, seed),
+        checkpoint_every=checkpoint_every,
+        batch_size=batch_size,
+        engine=engine,
+        progress=progress,
+    )
+    summary = BuildSummary(index=index_path, root=str(root), pca_requested=n_components)
+    summary.note_run(plan, ex)
     if not plan.images:
         detail = f" ({describe_skips(summary.skipped)})" if plan.skipped else ""
         raise NoImagesError(f"no readable image in {root}{detail}")
@@ -242,7 +230,7 @@ def _build(
         return summary
     backbone_info = ex.backbone or plan.expected
     assert backbone_info is not None  # rows exist, so some model made them
-    rows.extend(ex.rows)
+    rows.extend(plan.extracted)
     data = commit(
         index_path,
         rows,
@@ -257,6 +245,37 @@ def _build(
     summary.images = len(data)
     summary.pca_components = data.projection.n_components
     return summary
+
+
+def _extract_for_build(
+    plan: Plan,
+    *,
+    index_path: Path,
+    load: BackboneLoader,
+    checkpoint_every: int,
+    batch_size: int | None,
+    engine: Engine,
+    progress: Progress,
+) -> Extraction:
+    """Extract a build's ``todo`` and absorb the result into ``plan``."""
+    try:
+        ex = extract_rows(
+            plan.todo,
+            root=plan.root,
+            index_path=index_path,
+            load=load,
+            expected=plan.expected,
+            progress=progress,
+            checkpoint_every=checkpoint_every,
+            batch_size=batch_size,
+            engine=engine,
+        )
+    except WeightsUnavailableError as exc:
+        if plan.old is None and load.name == "vgg16":  # a new index may use other weights
+            raise WeightsUnavailableError(f"{exc} {NEW_INDEX_ALTERNATIVES}") from exc
+        raise
+    plan.absorb(ex.rows, ex.skipped)
+    return ex
 
 
 def add(
@@ -333,8 +352,7 @@ def _add(
             saved=0,
         ) from exc
     plan.absorb(ex.rows, ex.skipped)
-    summary.note_extraction(ex)
-    summary.note_plan(plan)
+    summary.note_run(plan, ex)
     if not plan.extracted and not plan.unchanged:
         detail = f" ({describe_skips(summary.skipped)})" if plan.skipped else ""
         raise NoImagesError(f"no readable image to add{detail}")

@@ -22,6 +22,7 @@ from explorer.features.extract import Batch, extract
 from explorer.inputs.images import Candidate, Skipped, SkipReason
 from explorer.jobs.checks import check_compatible
 from explorer.jobs.engine import LOCAL, BackboneLoader, Engine, Poisoned, ray_batches
+from explorer.jobs.plan import skip_record
 from explorer.progress import Progress
 from explorer.store import quarantine
 from explorer.store.checkpoints import write_chunk
@@ -166,11 +167,6 @@ def _consume(
         advance(len(item.images))
         if len(out.rows) - out.saved >= every:
             _save_rest(out, index_path)
-
-
-def skip_record(item: Skipped, root: Path) -> SkipRecord:
-    """How an index records a skipped file."""
-    return SkipRecord(record_path(item.path, root), item.reason.value, item.detail)
 
 
 def _quarantine(item: Poisoned, *, root: Path, index_path: Path) -> SkipRecord:

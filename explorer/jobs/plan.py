@@ -24,8 +24,7 @@ from explorer.features.backbones import (
     file_sha256,
     get_spec,
 )
-from explorer.inputs.images import Candidate, Scan, scan_folder, scan_paths
-from explorer.jobs.extract import skip_record
+from explorer.inputs.images import Candidate, Scan, Skipped, scan_folder, scan_paths
 from explorer.store.checkpoints import Chunk, checkpoint_backbone, read_chunks
 from explorer.store.index import ImageRecord, Index, SkipRecord, index_exists
 from explorer.store.rows import Rows, record_path, sort_key, touched, upgraded
@@ -242,6 +241,11 @@ def plan_add(paths: list[Path], *, index: Index, index_path: Path, n_components:
         unchanged=len(scan.candidates) - len(todo),
         ignored=scan.ignored,
     )
+
+
+def skip_record(item: Skipped, root: Path) -> SkipRecord:
+    """How an index records a skipped file."""
+    return SkipRecord(record_path(item.path, root), item.reason.value, item.detail)
 
 
 def _scan_build(root: Path, *, index_path: Path, old: Index | None) -> Scan:
