@@ -97,16 +97,14 @@ class Plan:
         old = self.old
         if old is None or not old.sealed:  # an unsealed (schema 1) manifest is rewritten, sealed
             return False
-        same_rows = (
-            not self.todo
-            and not self.extracted
-            and not self.resumed
-            and self.kept == list(enumerate(old.records))
-        )
-        same_fit = int(old.manifest.get("meta", {}).get("seed", -1)) == self.seed and (
-            old.projection().n_components == min(self.n_components, len(old), old.backbone.dim)
-        )
-        return same_rows and same_fit and self.all_skips() == old.skipped
+        if self.todo or self.extracted or self.resumed:
+            return False
+        if self.kept != list(enumerate(old.records)) or self.all_skips() != old.skipped:
+            return False
+        # the stored PCA is read last, only when everything else matches
+        seed = int(old.manifest.get("meta", {}).get("seed", -1))
+        fitted = min(self.n_components, len(old), old.backbone.dim)
+        return seed == self.seed and old.projection().n_components == fitted
 
 
 def choose_model(
@@ -131,7 +129,9 @@ def choose_model(
         existing = _readable_backbone(index_path)
     else:
         existing = checkpoint_backbone(index_path)  # an interrupted first build
-    spec = get_spec(backbone or (existing.name if existing is not None else "vgg16"))
+    if backbone is None:
+        backbone = existing.name if existing is not None else "vgg16"
+    spec = get_spec(backbone)
     again = existing is not None and existing.name == spec.name and spec.needs_weights
     if weights is None and old is None and existing is not None and again:
         # --fresh, or an interrupted first build: the same network and weights again
