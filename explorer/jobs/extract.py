@@ -66,7 +66,7 @@ def extract_rows(
         todo: The files to extract.
         root: The indexed folder (record paths are relative to it).
         index_path: The index folder, where checkpoints and the quarantine live.
-        load: Loads the model (called once, and only when a file needs it).
+        load: The model's recipe: loaded here when a file first needs it, or by each Ray worker.
         expected: The backbone the new rows must match, if any is fixed yet.
         progress: Progress hook (``extracting``).
         checkpoint_every: Rows per checkpoint chunk.
