@@ -6,7 +6,7 @@ stderr):
 1. ``bare_images_per_s``: ``Backbone.embed`` in a tight loop over batches
    decoded beforehand (the folder's images, same batch boundaries as a build),
    after one untimed warm-up batch.
-2. ``build_images_per_s``: ``explorer.pipeline.build(..., fresh=True)`` on the
+2. ``build_images_per_s``: ``explorer.jobs.build.build(..., fresh=True)`` on the
    same folder, from ``summary.images_per_second``, and wall-clock. It is
    also given with and without the model load (``model_load_s``), and in
    steady state: from the end of the first batch (which pays for tracing the

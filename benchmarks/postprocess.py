@@ -35,7 +35,7 @@ In a fresh process the NN-descent figure includes about 40 s of numba
 compilation, and ``umap_s`` includes importing umap (which imports TensorFlow,
 about 9 s) and compiling its numba code.
 
-Optional extras (not in ``total_s``): ``--query`` times ``explorer.query.similar``
+Optional extras (not in ``total_s``): ``--query`` times ``explorer.jobs.similar.similar``
 for an indexed image in this process (first call, then the best of 5) and
 ``python -m explorer similar`` as a fresh process (best of 3); ``--browser``
 opens the report in headless Chromium with ``check_report_in_browser`` from
@@ -328,7 +328,7 @@ def folder_mb(path: Path) -> float:
 
 
 def time_queries(index_path: Path, query: Path, *, repeat: int = 5) -> dict[str, Any]:
-    """``explorer.query.similar`` on an indexed image: in process, and as a command."""
+    """``explorer.jobs.similar.similar`` on an indexed image: in process, and as a command."""
     from explorer.jobs.similar import similar
 
     out: dict[str, Any] = {"query_indexed": True}

@@ -80,7 +80,7 @@ def time_in_process(
     meter: Meter,
     key: str,
 ) -> tuple[dict[str, Any], list[query.QueryResult]]:
-    """``explorer.query.similar`` in this process: a first call, then ``runs`` more."""
+    """``explorer.jobs.similar.similar`` in this process: a first call, then ``runs`` more."""
     seconds: list[float] = []
     results: list[query.QueryResult] = []
     for r in range(runs + 1):

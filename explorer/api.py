@@ -102,9 +102,9 @@ def build(
         Interrupted: Ctrl-C while writing the report (the index is saved).
     """
     from explorer.errors import Interrupted, UsageError
-    from explorer.jobs.build import CHECKPOINT_EVERY
     from explorer.jobs.build import build as run_build
     from explorer.jobs.engine import Engine, import_ray
+    from explorer.jobs.extract import CHECKPOINT_EVERY
     from explorer.store.folder import check_output
 
     index_path, out_path = Path(index), None if out is None else Path(out)
@@ -201,8 +201,8 @@ def add(
         IncompatibleIndexError: ``weights`` differ from the index's.
         NoImagesError: No readable new image.
     """
-    from explorer.jobs.build import CHECKPOINT_EVERY
     from explorer.jobs.build import add as run_add
+    from explorer.jobs.extract import CHECKPOINT_EVERY
 
     return run_add(
         _paths(paths),

@@ -5,20 +5,21 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from explorer.errors import IncompatibleIndexError, NoImagesError, UsageError
-from explorer.jobs.build import add, build
+from explorer.jobs.build import BuildSummary, add, build
 from explorer.jobs.similar import similar
 from explorer.store.checkpoints import read_chunks
 from explorer.store.index import Index
 from tests.helpers import FAMILIES, Loads, make_family_image
 
 
-def _build(root: Path, index: Path, **kw: object) -> object:
-    return build(root, index_path=index, backbone="fake", weights="w1", **kw)  # type: ignore[arg-type]
+def _build(root: Path, index: Path, **kw: Any) -> BuildSummary:
+    return build(root, index_path=index, backbone="fake", weights="w1", **kw)
 
 
 def test_build_indexes_every_image_and_finds_families(
@@ -26,7 +27,7 @@ def test_build_indexes_every_image_and_finds_families(
 ) -> None:
     index = tmp_path / "idx"
     summary = _build(families, index)
-    assert summary.images == summary.indexed == 12  # type: ignore[attr-defined]
+    assert summary.images == summary.indexed == 12
     idx = Index(index)
     assert [r.path for r in idx.records] == sorted(r.path for r in idx.records)
     assert "sub/blue-3.png" in {r.path for r in idx.records}
@@ -54,8 +55,8 @@ def test_rebuild_unchanged_loads_no_model(
     summary = _build(families, index)
     assert fake_backbone.builds == builds
     assert Index(index).manifest["generation"] == generation  # nothing rewritten
-    assert summary.unchanged == 12 and summary.indexed == 0  # type: ignore[attr-defined]
-    assert summary.model_loaded is False  # type: ignore[attr-defined]
+    assert summary.unchanged == 12 and summary.indexed == 0
+    assert summary.model_loaded is False
 
 
 def test_rebuild_detects_new_changed_touched_and_deleted(
@@ -64,21 +65,49 @@ def test_rebuild_detects_new_changed_touched_and_deleted(
     index = tmp_path / "idx"
     _build(families, index)
     before = Index(index)
-    red0 = before.vectors[[r.path for r in before.records].index("red-0.png")].copy()
+    names = [r.path for r in before.records]
+    red0 = np.asarray(before.features[names.index("red-0.png")]).copy()
+    red1 = np.asarray(before.features[names.index("red-1.png")]).copy()
     make_family_image(families / "green-new.png", FAMILIES["green"], seed=99)
     make_family_image(families / "red-1.png", FAMILIES["blue"], seed=5)  # content changed
     os.utime(families / "red-0.png", ns=(1, 1))  # touched, same bytes
     (families / "blue-0.png").unlink()
     fake_backbone.images = 0
     summary = _build(families, index)
-    assert (summary.indexed, summary.updated, summary.removed) == (1, 1, 1)  # type: ignore[attr-defined]
-    assert summary.unchanged == 10  # type: ignore[attr-defined]
+    assert (summary.indexed, summary.updated, summary.removed) == (1, 1, 1)
+    assert summary.unchanged == 10
     assert fake_backbone.images == 2  # only the new and the changed file were extracted
     idx = Index(index)
     paths = [r.path for r in idx.records]
     assert "blue-0.png" not in paths and "green-new.png" in paths
     assert idx.records[paths.index("red-0.png")].mtime_ns == 1
-    assert red0.shape[0] == before.vectors.shape[1]
+    # the touched file keeps its own row's features; the changed one has new ones
+    assert np.array_equal(np.asarray(idx.features[paths.index("red-0.png")]), red0)
+    assert not np.allclose(np.asarray(idx.features[paths.index("red-1.png")]), red1, atol=0.05)
+
+
+def test_rebuild_rewrites_the_index_only_when_the_result_would_differ(
+    families: Path, tmp_path: Path, fake_backbone: Loads
+) -> None:
+    index = tmp_path / "idx"
+    (families / "broken.jpg").write_bytes(b"not an image")  # retried, and skipped, every build
+    _build(families, index)
+
+    def generation() -> str:
+        return str(Index(index).manifest["generation"])
+
+    first = generation()
+    assert _build(families, index).skipped == {"not_an_image": 1}
+    assert generation() == first  # same rows, same skips, same PCA: nothing rewritten
+    _build(families, index, seed=1)
+    assert generation() != first and Index(index).manifest["meta"]["seed"] == 1
+    second = generation()
+    assert _build(families, index, seed=1, n_components=4).pca_components == 4
+    assert generation() != second
+    third = generation()
+    (families / "broken.jpg").unlink()  # one skip fewer, every row the same
+    _build(families, index, seed=1, n_components=4)
+    assert generation() != third and Index(index).skipped == []
 
 
 def test_interrupted_build_resumes_from_checkpoints(
@@ -93,7 +122,7 @@ def test_interrupted_build_resumes_from_checkpoints(
     fake_backbone.fail_after = None
     fake_backbone.images = 0
     summary = _build(families, index, checkpoint_every=4)
-    assert summary.resumed == 8 and summary.indexed == 4  # type: ignore[attr-defined]
+    assert summary.resumed == 8 and summary.indexed == 4
     assert fake_backbone.images == 4
     assert read_chunks(index) == []
     # same result as an uninterrupted build
@@ -123,7 +152,7 @@ def test_add_projects_with_stored_pca(families: Path, tmp_path: Path, fake_backb
     assert all(m.path.name.startswith("red") for m in result.matches)
     # re-adding is a no-op; a later build keeps files added from outside the folder
     assert add([new], index_path=index).indexed == 0
-    assert _build(families, index).images == 13  # type: ignore[attr-defined]
+    assert _build(families, index).images == 13
 
 
 def test_similar_new_image_and_byte_identical_copy(
@@ -196,7 +225,7 @@ def test_refuses_other_weights_other_folder_and_empty(
         _build(other, tmp_path / "idx2")
     assert not (tmp_path / "idx2" / "manifest.json").exists()
     # --fresh replaces the index
-    assert _build(families, index, fresh=True).indexed == 12  # type: ignore[attr-defined]
+    assert _build(families, index, fresh=True).indexed == 12
 
 
 def test_resume_works_for_backbones_with_their_own_weights(

@@ -24,7 +24,7 @@ from explorer.features.extract import extract
 from explorer.features.registry import check_requested_weights, load_backbone
 from explorer.inputs.scan import Candidate, scan_paths
 from explorer.inputs.skips import Skipped
-from explorer.jobs.build import check_compatible, check_exist
+from explorer.jobs.checks import check_compatible, check_exist
 from explorer.progress import Progress, no_progress
 from explorer.store.index import Index
 from explorer.store.rows import record_file, record_path
