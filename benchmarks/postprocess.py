@@ -8,7 +8,7 @@ run it, and is timed with its peak memory:
 2. ``project_s``: :func:`explorer.analysis.pca.project` (PCA, then L2 normalisation).
 3. ``save_index_s``: :func:`explorer.store.index.save_index` of a complete
    :class:`explorer.store.index.IndexData` (features, vectors, PCA, thumbnails, classes).
-4. ``explorer.jobs.explore.report`` on the saved index, which opens it, computes the
+4. ``explorer.jobs.report.report`` on the saved index, which opens it, computes the
    analysis, stores it and writes the HTML page. Its inner steps are timed by
    wrapping the functions it calls (the calls themselves are unchanged):
    ``neighbors_s`` (:func:`explorer.analysis.knn.neighbor_graph`), ``kmeans_s``
@@ -99,7 +99,7 @@ import explorer.page.render
 from explorer.analysis.knn import EXACT_GRAPH_LIMIT
 from explorer.analysis.pca import fit_projection, project
 from explorer.features.base import BackboneInfo
-from explorer.jobs.explore import report
+from explorer.jobs.report import report
 from explorer.store.commit import save_index
 from explorer.store.records import ImageRecord, IndexData
 

@@ -27,7 +27,7 @@ from explorer.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from explorer.jobs.build import BuildSummary
-    from explorer.jobs.explore import ReportSummary
+    from explorer.jobs.report import ReportSummary
     from explorer.jobs.similar import QueryResult
     from explorer.store.index import Index
 
@@ -269,7 +269,7 @@ def report(
     Returns:
         Where the report went and what it shows.
     """
-    from explorer.jobs.explore import report as run_report
+    from explorer.jobs.report import report as run_report
 
     return run_report(
         Path(index),

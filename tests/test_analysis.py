@@ -34,7 +34,7 @@ def blobs(
 
 def test_importing_analysis_does_not_import_heavy_libraries() -> None:
     code = (
-        "import sys, explorer.analysis.stored, explorer.jobs.explore, explorer.page.render;"
+        "import sys, explorer.analysis.stored, explorer.jobs.report, explorer.page.render;"
         "bad = [m for m in ('umap', 'bokeh', 'sklearn', 'tensorflow') if m in sys.modules];"
         "print(','.join(bad))"
     )

@@ -8,7 +8,7 @@ comes from the post-processing benchmark's generator
 per true cluster, and record 0 named ``<img src=x onerror=alert(1)>.jpg``. The
 features are 1,280-d (Lite0's width) rather than VGG16's 4,096: the page does
 not depend on the width, and wider features only make PCA slower. The test
-then runs the real analysis and report, ``explorer.jobs.explore.report``: the
+then runs the real analysis and report, ``explorer.jobs.report.report``: the
 neighbour graph, k-means with k fixed at 10 (as ``explorer report --clusters
 10``; choosing k among 2 to 20 would cost about 25 s more), UMAP and
 ``write_report``.
@@ -140,7 +140,7 @@ def build_synthetic_index(folder: Path, n: int, *, dim: int = DIM, seed: int = S
 @pytest.fixture(scope="module")
 def large_report(tmp_path_factory: pytest.TempPathFactory) -> LargeReport:
     require_browser()
-    from explorer.jobs.explore import REPORT_NEIGHBORS, report
+    from explorer.jobs.report import REPORT_NEIGHBORS, report
     from explorer.store.index import Index
 
     if not EMBED_LIMIT < BROWSER_N:
@@ -164,7 +164,7 @@ def large_report(tmp_path_factory: pytest.TempPathFactory) -> LargeReport:
         "load_avg_1m_at_start": round(load_avg, 2),  # other processes slow every figure
         "index_s": round(index_s, 2),  # synthetic data, PCA, projection, save
         "index_cpu_s": round(index_cpu, 2),  # this process's CPU time (2 cores: up to 2x)
-        "analysis_and_report_s": round(report_s, 2),  # explorer.jobs.explore.report
+        "analysis_and_report_s": round(report_s, 2),  # explorer.jobs.report.report
         "analysis_and_report_cpu_s": round(report_cpu, 2),
         "graph": "exact" if BROWSER_N <= EXACT_GRAPH_LIMIT else "nn-descent",
         "html_mb": round(summary.path.stat().st_size / 1e6, 1),

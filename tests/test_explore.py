@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from explorer.cli import app
 from explorer.errors import UsageError
 from explorer.jobs.build import build
-from explorer.jobs.explore import default_report_path, report
+from explorer.jobs.report import default_report_path, report
 from explorer.store.index import Index
 from tests.helpers import FAMILIES, HOSTILE, Loads, make_family_image
 

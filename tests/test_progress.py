@@ -17,7 +17,7 @@ from explorer.analysis.pca import fit_projection, normalize, project
 from explorer.analysis.stored import analyse
 from explorer.features.base import BackboneInfo
 from explorer.jobs.build import add, build
-from explorer.jobs.explore import report
+from explorer.jobs.report import report
 from explorer.page.thumbnails import write_sidecar
 from explorer.store.commit import MB, save_index
 from explorer.store.index import Index

@@ -174,7 +174,7 @@ _MARK = b"qz9-"
 )
 def test_arbitrary_byte_names_round_trip_and_stay_text_in_the_report(names: list[bytes]) -> None:
     from explorer.jobs.build import build
-    from explorer.jobs.explore import report
+    from explorer.jobs.report import report
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "photos"

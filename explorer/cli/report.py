@@ -34,7 +34,7 @@ from explorer.progress import Progress
 from explorer.text import count
 
 if TYPE_CHECKING:
-    from explorer.jobs.explore import ReportSummary
+    from explorer.jobs.report import ReportSummary
 
 
 @app.command(cls=Command)

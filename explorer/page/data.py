@@ -1,6 +1,6 @@
 """What the report shows, as one typed record, and the checks it must pass.
 
-:class:`ReportData` is built by :mod:`explorer.jobs.explore` from the index and
+:class:`ReportData` is built by :mod:`explorer.jobs.report` from the index and
 the stored analysis; :func:`validate` rejects inconsistent data with a
 ``ValueError`` naming the field before anything is drawn.
 """
