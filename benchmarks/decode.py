@@ -1,7 +1,7 @@
 """Where a build's CPU goes besides the network, and the seed project's own loop.
 
 ``stage_costs``: CPU milliseconds per image of each step of
-``explorer.inputs.images.load_image``, run one file at a time in one thread and timed
+``explorer.inputs.decode.load_image``, run one file at a time in one thread and timed
 with ``time.process_time`` (CPU time, less sensitive to other load on a shared
 machine than wall-clock time). The steps are the loader's own private helpers,
 called in the same order, so the sum is what one decoding thread spends.

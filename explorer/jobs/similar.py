@@ -68,7 +68,7 @@ def similar(
         weights: Weights to embed new images with; default: the index's own.
         backbone: A model already loaded, to embed new images with (a
             long-running process loads it once; see
-            :func:`explorer.features.backbones.load_backbone`); default: load the
+            :func:`explorer.features.registry.load_backbone`); default: load the
             index's own when a query is not indexed.
         progress: Progress hook for extraction.
 

@@ -61,7 +61,7 @@ class Analysis:
 
 @dataclass(frozen=True)
 class Projection:
-    """A fitted PCA, stored as arrays (fitted and applied by :mod:`explorer.analysis.search`).
+    """A fitted PCA, stored as arrays (fitted and applied by :mod:`explorer.analysis.pca`).
 
     Attributes:
         mean: ``(d,)`` feature mean subtracted before projecting.
