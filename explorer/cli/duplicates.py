@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,6 +26,10 @@ from explorer.cli._app import (
 )
 from explorer.cli._console import progress_bars
 from explorer.text import count, display_path
+
+if TYPE_CHECKING:
+    from explorer.analysis.keepers import DuplicateSet
+    from explorer.jobs.catalog import Calibration
 
 
 @app.command(cls=Command)
@@ -79,50 +83,12 @@ def duplicates(
 
     setup_logging(quiet)
     if undo is not None:
-        from explorer.jobs.moves import undo_moves
-
-        done = run(lambda: undo_moves(undo))
-        typer.echo(
-            f"put back {done.moved} files ({done.already} were already in place)"
-            + (f"; not found at either place: {len(done.missing)}" if done.missing else "")
-        )
-        for path in done.missing or []:
-            typer.echo(f"  missing {display_path(path)}", err=True)
-        if done.missing:
-            raise typer.Exit(1)
+        _undo(undo)
         return
     if histogram:
         with progress_bars(quiet or as_json) as progress:
             cal = run(lambda: catalog.calibrate(index, threshold=threshold, progress=progress))
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "threshold": cal.threshold,
-                        "counts": cal.counts,
-                        "above": cal.above,
-                        "below": cal.below,
-                        "curve": cal.curve,
-                    }
-                )
-            )
-            return
-        top = max((c for _, c in cal.counts), default=0) or 1
-        typer.echo("threshold  pairs (among each image's 15 nearest neighbours)")
-        for t, c in cal.counts:
-            mark = "  <- current" if abs(t - cal.threshold) < 1e-9 else ""
-            typer.echo(f"  {t:.2f}  {c:>7}  {'█' * max(0, round(30 * c / top))}{mark}")
-        typer.echo("rank  cosine  pixel check  (the r-th best pair: cut where the curve bends)")
-        for rank, score, ok in cal.curve:
-            mark = "  <- current" if score >= cal.threshold > _next(cal.curve, rank) else ""
-            check = "-" if ok is None else ("passes" if ok else "fails")
-            typer.echo(f"  {rank:>6}  {score:.3f}  {check:<6}{mark}")
-        typer.echo(f"pairs just above {cal.threshold:.2f}:")
-        for a, b, score in cal.above:
-            typer.echo(f"  {score:.3f}  {display_path(a)}  ~  {display_path(b)}")
-        typer.echo(f"pairs just below {cal.threshold:.2f}:")
-        for a, b, score in cal.below:
-            typer.echo(f"  {score:.3f}  {display_path(a)}  ~  {display_path(b)}")
+        _show_calibration(cal, as_json=as_json)
         return
     with progress_bars(quiet or as_json or as_csv) as progress:
         idx, sets, t = run(
@@ -131,52 +97,88 @@ def duplicates(
     if out is not None:
         write_or_echo(plan_csv(sets), out)
     if move_to is not None:
-        from explorer.jobs.moves import move_reviews
-
-        moved = run(lambda: move_reviews(sets, root=Path(idx.root), dest=move_to))
-        typer.echo(
-            f"moved {moved.moved} images into {move_to} (journal {moved.journal.name}); "
-            f"undo with: explorer duplicates --undo {move_to}"
-        )
-        return
-    if as_csv:
+        _move(sets, root=Path(idx.root), dest=move_to)
+    elif as_csv:
         write_or_echo(plan_csv(sets), None)
-        return
+    elif as_json:
+        typer.echo(json.dumps({"threshold": t, "groups": [_group_json(s) for s in sets]}))
+    else:
+        _print_groups(sets, threshold=t, images=len(idx))
+
+
+def _undo(folder: Path) -> None:
+    """``--undo DIR``: put back what a ``--move-to DIR`` moved; exit 1 if any file is lost."""
+    from explorer.jobs.moves import undo_moves
+
+    done = run(lambda: undo_moves(folder))
+    typer.echo(
+        f"put back {done.moved} files ({done.already} were already in place)"
+        + (f"; not found at either place: {len(done.missing)}" if done.missing else "")
+    )
+    for path in done.missing or []:
+        typer.echo(f"  missing {display_path(path)}", err=True)
+    if done.missing:
+        raise typer.Exit(1)
+
+
+def _move(sets: list[DuplicateSet], *, root: Path, dest: Path) -> None:
+    """``--move-to DIR``: move every 'review' image there, and say how to undo it."""
+    from explorer.jobs.moves import move_reviews
+
+    moved = run(lambda: move_reviews(sets, root=root, dest=dest))
+    typer.echo(
+        f"moved {moved.moved} images into {dest} (journal {moved.journal.name}); "
+        f"undo with: explorer duplicates --undo {dest}"
+    )
+
+
+def _show_calibration(cal: Calibration, *, as_json: bool) -> None:
+    """``--histogram``: pair counts per threshold, the rank curve, and pairs near the cut."""
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "threshold": t,
-                    "groups": [
-                        {
-                            "group": s.group,
-                            "exact": s.exact,
-                            "keep_reason": s.reason,
-                            "members": [
-                                {
-                                    "path": m.path,
-                                    "keep": m.keep,
-                                    "exact": m.exact,
-                                    "score": m.score,
-                                    "width": m.width,
-                                    "height": m.height,
-                                    "bytes": m.size,
-                                    "mtime_ns": m.mtime_ns,
-                                    "sharpness": m.sharpness,
-                                }
-                                for m in s.members
-                            ],
-                        }
-                        for s in sets
-                    ],
-                }
-            )
-        )
+        keys = ("threshold", "counts", "above", "below", "curve")
+        typer.echo(json.dumps({key: getattr(cal, key) for key in keys}))
         return
+    top = max((c for _, c in cal.counts), default=0) or 1
+    typer.echo("threshold  pairs (among each image's 15 nearest neighbours)")
+    for t, c in cal.counts:
+        mark = "  <- current" if abs(t - cal.threshold) < 1e-9 else ""
+        typer.echo(f"  {t:.2f}  {c:>7}  {'█' * max(0, round(30 * c / top))}{mark}")
+    typer.echo("rank  cosine  pixel check  (the r-th best pair: cut where the curve bends)")
+    for rank, score, ok in cal.curve:
+        mark = "  <- current" if score >= cal.threshold > _next(cal.curve, rank) else ""
+        check = "-" if ok is None else ("passes" if ok else "fails")
+        typer.echo(f"  {rank:>6}  {score:.3f}  {check:<6}{mark}")
+    for side, pairs in (("above", cal.above), ("below", cal.below)):
+        typer.echo(f"pairs just {side} {cal.threshold:.2f}:")
+        for a, b, score in pairs:
+            typer.echo(f"  {score:.3f}  {display_path(a)}  ~  {display_path(b)}")
+
+
+def _group_json(s: DuplicateSet) -> dict[str, object]:
+    """One group as ``--json`` writes it."""
+    members = [
+        {
+            "path": m.path,
+            "keep": m.keep,
+            "exact": m.exact,
+            "score": m.score,
+            "width": m.width,
+            "height": m.height,
+            "bytes": m.size,
+            "mtime_ns": m.mtime_ns,
+            "sharpness": m.sharpness,
+        }
+        for m in s.members
+    ]
+    return {"group": s.group, "exact": s.exact, "keep_reason": s.reason, "members": members}
+
+
+def _print_groups(sets: list[DuplicateSet], *, threshold: float, images: int) -> None:
+    """The groups as a table: each member's action, size, date, score, name and folder."""
     extra = sum(len(s.members) - 1 for s in sets)
     typer.echo(
-        f"{count(len(sets), 'group')} of near-duplicates (cosine ≥ {t:g}) among "
-        f"{count(len(idx), 'image')}; {count(extra, 'image')} could go (review them; "
+        f"{count(len(sets), 'group')} of near-duplicates (cosine ≥ {threshold:g}) among "
+        f"{count(images, 'image')}; {count(extra, 'image')} could go (review them; "
         "explorer deletes nothing)."
     )
     for s in sets:
