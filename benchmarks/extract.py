@@ -73,7 +73,7 @@ from numpy.typing import NDArray
 import explorer
 from explorer.errors import ExplorerError
 from explorer.features.base import Backbone
-from explorer.features.registry import load_backbone
+from explorer.features.registry import get_spec, load_backbone
 from explorer.inputs.decode import LoadedImage, load_image
 from explorer.inputs.scan import scan_folder
 from explorer.jobs import build as pipeline
@@ -153,6 +153,11 @@ class BuildRun:
         return (self.ticks[-1][1] - self.ticks[0][1]) / images
 
 
+def build_weights(backbone: str, weights: str) -> list[str]:
+    """``--weights`` for a build, or nothing for a backbone that brings its own (Lite0)."""
+    return ["--weights", weights] if get_spec(backbone).needs_weights else []
+
+
 def run_build(
     root: Path, *, index_path: Path, backbone: str, weights: str, fresh: bool
 ) -> BuildRun:
@@ -178,7 +183,7 @@ def run_build(
         root,
         index_path=index_path,
         backbone=backbone,
-        weights=weights,
+        weights=weights if build_weights(backbone, weights) else None,
         fresh=fresh,
         progress=progress,
     )
@@ -342,7 +347,7 @@ def rebuild_figures(
         f"{key}_model_loaded": s.model_loaded,
     }
     args = ["build", str(root), "--index", str(index_path), "--backbone", backbone]
-    args += ["--weights", weights]
+    args += build_weights(backbone, weights)
     cwd = index_path.parent
     has_report = cli_has_option("build", "--no-report", cwd=cwd)
     report = ["--out", str(cwd / "report.html")]
@@ -497,7 +502,7 @@ def add_figures(
     out.update(_command_figures(summary, phase.seconds, "add_cli", new=new, base=base))
     say(f"explorer add of {new}: {phase.seconds:.2f} s ({summary['images']} indexed now)")
     build = ["build", str(images), "--index", str(copy), "--backbone", args.backbone]
-    build += ["--weights", args.weights, "--no-report"]
+    build += [*build_weights(args.backbone, args.weights), "--no-report"]
     with meter.measure("add_build_cli") as phase:
         summary, _ = run_cli(build, cwd=folder)
     out.update(_command_figures(summary, phase.seconds, "add_build_cli", new=new, base=base))
