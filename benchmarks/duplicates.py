@@ -11,7 +11,8 @@ The set (built under a temporary folder, never in the repository):
   crop (4-8 % off each side), JPEG q60-80, brightness ±15 %, EXIF rotation
   (pixels stored turned, orientation tag set, so it displays as the
   original), PNG↔JPEG re-encode; a few originals get two copies;
-- two byte-identical copies (exact duplicates).
+- two byte-identical copies (exact duplicates): one of an original that also
+  has an edited copy, one of an original that has none.
 
 Every file is labelled with its original. For each backbone and threshold the
 script groups the index with :func:`explorer.analysis.keepers.duplicate_sets` and
@@ -21,8 +22,9 @@ prints, as one JSON line on stdout:
   share that come from the same original;
 - ``copy_recall``: of the edited copies, the share grouped with their original;
 - ``largest_group``; ``mixed_groups``: groups holding more than one original,
-  and their share of all groups; ``exact_ok``: the byte-identical copies each
-  form their own exact group;
+  and their share of all groups; ``exact_ok``: each byte-identical copy is in
+  one group with its original (an exact group, or the original's near-duplicate
+  group when it has an edited copy);
 - ``embedding_only``: the same figures without the pixel check
   (:class:`explorer.analysis.pixelcheck.PixelCheck`), to show what it earns.
 
@@ -182,7 +184,12 @@ def make_set(
             dest = _edit(kept[o], kind, rng, root / f"o{o:03d}-copy{c}-{kind}")
             labels[dest.name] = o
             kinds[dest.name] = kind
-    for o in rng.choice(len(kept), size=2, replace=False).tolist():
+    # two byte-identical copies: one of an original that also has an edited copy (the
+    # three must form one group), one of an original that has none (an exact group)
+    edited = sorted(set(chosen.tolist()))
+    plain = sorted(set(range(len(kept))) - set(edited))
+    pick = [edited[int(rng.integers(len(edited)))], plain[int(rng.integers(len(plain)))]]
+    for o in pick:
         name = f"o{o:03d}-exact{kept[o].suffix}"
         shutil.copyfile(kept[o], root / name)
         labels[name] = o
@@ -212,8 +219,9 @@ def score(sets: list[Any], labels: dict[str, int], kinds: dict[str, str]) -> dic
     found = [n for n in edited if (n, original[labels[n]]) in together]
     missed = Counter(kinds[n] for n in edited if n not in found)
     exact_sets = [{Path(m.path).name for m in s.members} for s in sets if s.exact]
+    grouped = [{Path(m.path).name for m in s.members} for s in sets]
     exact_ok = all(
-        any({n, original[labels[n]]} == g for g in exact_sets)
+        any({n, original[labels[n]]} <= g for g in grouped)
         for n, k in kinds.items()
         if k == "exact"
     )

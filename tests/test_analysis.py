@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,11 +14,13 @@ from sklearn.metrics import adjusted_rand_score
 
 from explorer.analysis.clustering import Clustering, cluster, representatives
 from explorer.analysis.duplicates import DuplicateGroup, edge_scores, find_duplicates
+from explorer.analysis.keepers import keeper_sets
 from explorer.analysis.knn import neighbor_graph
 from explorer.analysis.layout import embed_2d
 from explorer.analysis.pca import normalize
 from explorer.errors import UsageError
 from explorer.features.base import DEFAULT_DUP_THRESHOLD
+from explorer.store.records import ImageRecord
 
 
 def blobs(
@@ -225,20 +228,46 @@ def test_a_chain_of_feature_vectors_never_makes_one_group() -> None:
         assert (unit @ unit.T).min() >= 0.9 - 1e-6
 
 
-def test_exact_copies_stay_separate_from_near_groups() -> None:
-    # 0 and 3 are byte-identical; 0 ~ 1 and 3 ~ 2 are near pairs: no group joins them all
+def test_exact_copies_join_their_near_duplicates_as_one_picture() -> None:
+    # 0 and 3 are byte-identical; 0 ~ 1 and 3 ~ 2 are near pairs, 1 and 2 score 0.88
     x = normalize(np.array([[1, 0, 0], [0.97, 0.24, 0], [0.97, -0.24, 0], [1, 0, 0]], np.float32))
     nbrs, scores = neighbor_graph(x, k=3)
     groups = find_duplicates(
         nbrs, scores, threshold=0.9, hashes=["h0", "h1", "h2", "h0"], features=x
     )
-    exact = [g for g in groups if g.exact]
-    assert [g.members for g in exact] == [[0, 3]]
-    assert exact[0].pairs == [(0, 3, 1.0)]
-    near = [g for g in groups if not g.exact]
-    assert all(not {0, 3} & set(g.members) for g in near)  # copies pull nothing in
-    # 1 and 2 score 0.88 with each other: not near-duplicates either
-    assert near == []
+    # the twins stand together: 1 joins both (it scores with 3 what it scores with 0);
+    # 2 does not, since every two members must be near-duplicates and 1 ~ 2 fails
+    assert len(groups) == 1 and not groups[0].exact
+    assert groups[0].members in ([0, 1, 3], [0, 2, 3])
+    other = 1 if 1 in groups[0].members else 2
+    pairs = {(a, b): s for a, b, s in groups[0].pairs}
+    assert set(pairs) == {(0, 3), (0, other), (other, 3)}  # every pair of members
+    assert pairs[(0, 3)] == 1.0
+    assert pairs[(0, other)] == pytest.approx(pairs[(other, 3)])
+    # twins with no near-duplicate are an exact group of their own
+    far = normalize(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], np.float32))
+    nbrs, scores = neighbor_graph(far, k=3)
+    groups = find_duplicates(
+        nbrs, scores, threshold=0.9, hashes=["h0", "h1", "h2", "h0"], features=far
+    )
+    assert [(g.members, g.pairs, g.exact) for g in groups] == [([0, 3], [(0, 3, 1.0)], True)]
+
+
+def test_twins_in_a_near_group_are_marked_and_the_group_is_not_exact() -> None:
+    records = [
+        ImageRecord(path=p, size=1000, mtime_ns=t, sha256=h, width=100, height=80)
+        for p, t, h in [("a.png", 1, "h0"), ("b-small.png", 3, "h1"), ("a-copy.png", 2, "h0")]
+    ]
+    group = DuplicateGroup(
+        members=[0, 1, 2], pairs=[(0, 1, 0.9), (0, 2, 1.0), (1, 2, 0.9)], exact=False
+    )
+    (s,) = keeper_sets(records, [group])
+    assert not s.exact
+    assert [(Path(m.path).name, m.keep, m.exact) for m in s.members] == [
+        ("a.png", True, True),
+        ("b-small.png", False, False),
+        ("a-copy.png", False, True),  # named as a copy: last
+    ]
 
 
 def test_verify_rejects_pairs_the_embedding_cannot_tell_apart() -> None:

@@ -50,6 +50,10 @@ def test_keeper_rule_resolution_then_sharpness_then_file_then_age() -> None:
     bigger_jpeg = _record("r.jpg", size=5000)
     assert _best(bigger_jpeg, _record("orig.png")) == "orig.png"
     assert keep_reason(_record("orig.png"), [bigger_jpeg]) == "100×80, lossless format"
+    # between lossless files the size says nothing: a brightened PNG copy is often larger
+    bright = _record("orig-bright.png", size=5000, mtime_ns=20)
+    assert _best(bright, _record("orig.png")) == "orig.png"
+    assert keep_reason(_record("orig.png"), [bright]) == "100×80, oldest"
     # unknown sharpness (an index built before it was stored) counts as least sharp
     assert _best(_record("u.jpg", sharpness=None), _record("k.jpg", sharpness=0.0)) == "k.jpg"
     assert keep_reason(big, [_record("b.jpg")]) == "4032×3024, highest resolution"

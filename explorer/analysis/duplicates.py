@@ -4,8 +4,10 @@ A pair is a candidate when it is an edge of the neighbour graph; it scores the
 cosine of the raw backbone features (a similarity that does not depend on the
 collection, unlike the PCA fitted on it), must reach the threshold and pass
 the :class:`~explorer.analysis.pixelcheck.PixelCheck`. Groups are complete
-linkage; byte-identical files form their own exact groups. The cost is linear
-in ``n * k``: nothing builds an ``n x n`` matrix.
+linkage; byte-identical files stand behind one of them in that step, so they
+join their near-duplicates together, and form an exact group of their own when
+they have none. The cost is linear in ``n * k``: nothing builds an ``n x n``
+matrix.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ class DuplicateGroup:
     Attributes:
         members: Sorted image indices.
         pairs: ``(i, j, cosine)`` with ``i < j``, sorted: for a near-duplicate
-            group every pair of members (each at or above the threshold); for
-            an exact group the first member with each other one, at 1.0.
-        exact: Whether the members are byte-identical copies.
+            group every pair of members (each at or above the threshold, and
+            1.0 between byte-identical twins); for an exact group the first
+            member with each other one, at 1.0.
+        exact: Whether all the members are byte-identical copies of one file.
     """
 
     members: list[int]
@@ -51,9 +54,11 @@ def find_duplicates(
 ) -> list[DuplicateGroup]:
     """Near-duplicate groups in which every two members are near-duplicates, plus exact copies.
 
-    Byte-identical images (same ``hashes`` entry) form their own groups, marked
-    ``exact``; they take no part in the near-duplicate step, so a copy never
-    joins two other images. The near-duplicate step is complete linkage, grown
+    Byte-identical images (same ``hashes`` entry) are one picture: in the
+    near-duplicate step the first of them stands for all (a twin's graph edges
+    count as its), and a group it joins takes its twins too, at 1.0 with it and
+    at its scores with the others. Twins that join no near-duplicate form their
+    own group, marked ``exact``. The near-duplicate step is complete linkage, grown
     greedily: the image with the most candidate partners at or above the
     threshold seeds a group; its partners join, best score first, only when
     they score at or above the threshold with *every* member already in. An
@@ -100,15 +105,22 @@ def find_duplicates(
     if features is not None:
         sc = edge_scores(features, nbrs)
         norms = row_norms(features)
-    groups = _exact_groups(hashes) if hashes is not None else []
-    taken = np.zeros(n, dtype=bool)
-    for g in groups:
-        taken[g.members] = True
+    exact = _exact_groups(hashes) if hashes is not None else []
+    twins = {g.members[0]: g.members for g in exact}
+    stand_in = np.arange(n)
+    for g in exact:
+        stand_in[g.members] = g.members[0]
+    taken = stand_in != np.arange(n)  # a twin is represented by its group's first member
+    groups: list[DuplicateGroup] = []
 
     lo, hi, vals = unique_pairs(nbrs, sc)
-    ok = (vals >= threshold) & ~taken[lo] & ~taken[hi]
+    lo, hi = stand_in[lo], stand_in[hi]
+    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+    ok = (vals >= threshold) & (lo != hi)
     partners: dict[int, dict[int, float]] = {}
     for a, b, v in zip(lo[ok].tolist(), hi[ok].tolist(), vals[ok].tolist(), strict=True):
+        if v <= partners.get(a, {}).get(b, -1.0):
+            continue  # the same pair again, through a twin
         if verify is not None and not verify(a, b):
             continue
         partners.setdefault(a, {})[b] = v
@@ -143,8 +155,27 @@ def find_duplicates(
         if len(members) < 2:
             continue
         taken[members] = True
-        groups.append(DuplicateGroup(members=sorted(members), pairs=sorted(edges), exact=False))
+        groups.append(_with_twins(members, edges, twins))
+    joined = {m for g in groups for m in g.members}
+    groups += [g for g in exact if g.members[0] not in joined]
     return sorted(groups, key=lambda g: (-len(g.members), g.members[0]))
+
+
+def _with_twins(
+    members: list[int], edges: list[tuple[int, int, float]], twins: dict[int, list[int]]
+) -> DuplicateGroup:
+    """A near-duplicate group over stand-ins, each with its byte-identical twins added.
+
+    Every pair of the result is listed: a twin scores as its stand-in does, and
+    1.0 with it.
+    """
+    family = {m: twins.get(m, [m]) for m in members}
+    pairs = [(min(x, y), max(x, y), s) for a, b, s in edges for x in family[a] for y in family[b]]
+    for f in family.values():
+        pairs += [(x, y, 1.0) for i, x in enumerate(f) for y in f[i + 1 :]]
+    return DuplicateGroup(
+        members=sorted(x for f in family.values() for x in f), pairs=sorted(pairs), exact=False
+    )
 
 
 def unique_pairs(
@@ -232,8 +263,8 @@ def near_duplicate_groups(
     Pairs come from the neighbour graph, are scored on the raw backbone
     features (a cosine that does not depend on the collection, unlike the PCA
     fitted on it), must reach ``threshold`` and pass the :class:`PixelCheck`;
-    groups are complete-linkage (:func:`find_duplicates`), byte-identical files
-    their own exact groups.
+    groups are complete-linkage (:func:`find_duplicates`); byte-identical files
+    join their near-duplicates together, or form an exact group of their own.
     """
     return find_duplicates(
         neighbors,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -33,7 +34,7 @@ class Member:
     size: int
     mtime_ns: int
     keep: bool
-    exact: bool  # byte-identical to another member
+    exact: bool  # byte-identical to another member of the group
     score: float  # best cosine similarity to another member
     sharpness: float | None = None
 
@@ -49,8 +50,9 @@ class DuplicateSet:
 
     @property
     def exact(self) -> bool:
-        """Whether every member has the same bytes."""
-        return self.exact_group or all(m.exact for m in self.members)
+        """Whether every member has the same bytes (a group of near-duplicates may hold
+        byte-identical twins, each marked :attr:`Member.exact`, and is not exact)."""
+        return self.exact_group
 
 
 _COPY_NAME = re.compile(
@@ -84,7 +86,10 @@ def keeper_key(
 
     Largest resolution, then sharp (within :data:`SHARPNESS_MARGIN` of the
     group's ``sharpest``; unknown counts as less sharp), then a lossless format
-    (a PNG over its JPEG re-encode, which is often the larger file), then largest file, then
+    (a PNG over its JPEG re-encode, which is often the larger file), then, among
+    lossy files, the largest (a JPEG re-saved at a lower quality is smaller; a
+    lossless file's size says nothing of its quality: a brightened PNG copy is
+    often the larger), then
     a name that does not say "copy", then a file with an EXIF capture date (a
     camera original rather than a re-saved copy), then the earliest capture
     date, then the oldest modification time, then shortest name (then path).
@@ -96,11 +101,12 @@ def keeper_key(
         blurred = 1
     else:
         blurred = int(sharpest is not None and record.sharpness * SHARPNESS_MARGIN < sharpest)
+    lossy = PurePosixPath(name).suffix.lower() not in _LOSSLESS
     return (
         -record.width * record.height,
         blurred,
-        PurePosixPath(name).suffix.lower() not in _LOSSLESS,
-        -record.size,
+        lossy,
+        -record.size if lossy else 0,
         looks_like_copy(record.path),
         not exif_date,
         (record.taken or "")[:19] if exif_date else "",
@@ -162,6 +168,7 @@ def keeper_sets(
     """
     out = []
     for g, group in enumerate(groups):
+        copies = Counter(records[m].sha256 for m in group.members)
         best: dict[int, float] = {}
         for a, b, s in group.pairs:
             best[a] = max(best.get(a, -1.0), s)
@@ -179,7 +186,7 @@ def keeper_sets(
                         size=records[i].size,
                         mtime_ns=records[i].mtime_ns,
                         keep=pos == 0,
-                        exact=group.exact,
+                        exact=group.exact or copies[records[i].sha256] > 1,
                         score=round(best.get(i, 1.0), 4),
                         sharpness=records[i].sharpness,
                     )
