@@ -102,6 +102,7 @@
   }
   function visible(c) { return S.rends[c].visible; }
 
+  // The files the page saves (the selection's CSV, the tags added here): one cell rule.
   function csvCell(v) {
     var s = String(v);
     // Spreadsheets run cells that start with = + - @ as formulas.
