@@ -9,12 +9,12 @@ its left (imports inside functions count too)::
     explorer/__init__ and __main__ on top
 
 Cycles are looked for among the imports that run when a module loads (module
-level, not under ``TYPE_CHECKING``). Also checked: no module over 400 lines, no
-heavy library imported at module level, ``import explorer`` and ``explorer
---help`` load none of them, and every third-party import is declared in
-pyproject.toml. The checker functions take a source folder, so the tests at the
-bottom run them on small synthetic trees as well: the checker is tested, not
-only the package.
+level, not under ``TYPE_CHECKING``). Also checked: no module over 400 lines (nor
+any file of the report page's front end, ``explorer/page/static``), no heavy
+library imported at module level, ``import explorer`` and ``explorer --help``
+load none of them, and every third-party import is declared in pyproject.toml.
+The checker functions take a source folder, so the tests at the bottom run them
+on small synthetic trees as well: the checker is tested, not only the package.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ BASE_MODULES = frozenset({"errors", "text", "progress", "faults", "fs", "version
 TOP_MODULES = frozenset({"__init__", "__main__"})
 TOP = len(LAYERS)  # the rank of explorer/__init__.py and __main__.py
 MAX_LINES = 400
+STATIC = Path(PACKAGE, "page", "static")  # the report page's scripts and stylesheet
 # Slow to import; never at module level in explorer/, never under `explorer --help`.
 HEAVY = ("tensorflow", "keras", "torch", "umap", "bokeh", "sklearn", "ray", "jinja2")
 
@@ -247,8 +248,17 @@ def import_cycles(src: Path, package: str = PACKAGE) -> list[str]:
 
 def oversized_modules(src: Path, package: str = PACKAGE, limit: int = MAX_LINES) -> list[str]:
     """Each module longer than ``limit`` lines (as ``wc -l`` counts them)."""
+    return _oversized(find_modules(src, package).values(), src, limit)
+
+
+def oversized_static_files(src: Path, limit: int = MAX_LINES) -> list[str]:
+    """Each file under ``STATIC`` (the page's .js and .css) longer than ``limit`` lines."""
+    return _oversized(sorted(p for p in (src / STATIC).rglob("*") if p.is_file()), src, limit)
+
+
+def _oversized(paths: Iterable[Path], src: Path, limit: int) -> list[str]:
     found = []
-    for path in find_modules(src, package).values():
+    for path in paths:
         lines = path.read_bytes().count(b"\n")
         if lines > limit:
             found.append(f"{path.relative_to(src).as_posix()} has {lines} lines (limit {limit})")
@@ -334,6 +344,12 @@ def test_no_import_cycle() -> None:
 
 def test_no_module_over_400_lines() -> None:
     problems = oversized_modules(ROOT)
+    assert not problems, _report(problems)
+
+
+def test_no_static_file_of_the_page_over_400_lines() -> None:
+    assert any((ROOT / STATIC).glob("*.js")), "no script found: the checker would pass vacuously"
+    problems = oversized_static_files(ROOT)
     assert not problems, _report(problems)
 
 
@@ -508,6 +524,19 @@ def test_checker_counts_lines_as_wc_does(tmp_path: Path) -> None:
         {**CLEAN, "explorer/store/big.py": "x = 1\n" * 401, "explorer/store/ok.py": "x\n" * 400},
     )
     assert oversized_modules(src) == ["explorer/store/big.py has 401 lines (limit 400)"]
+
+
+def test_checker_counts_the_lines_of_static_files(tmp_path: Path) -> None:
+    src = _tree(
+        tmp_path,
+        {
+            **CLEAN,
+            "explorer/page/static/big.js": "x;\n" * 401,
+            "explorer/page/static/ok.css": "a {}\n" * 400,
+        },
+    )
+    assert oversized_static_files(src) == ["explorer/page/static/big.js has 401 lines (limit 400)"]
+    assert oversized_static_files(tmp_path / "no-such-tree") == []
 
 
 def test_checker_finds_heavy_imports_at_module_level(tmp_path: Path) -> None:

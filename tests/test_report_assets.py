@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import shutil
 import subprocess
 import sys
@@ -25,13 +26,20 @@ FRONT_END = sorted(
 
 
 def test_the_front_end_is_files_of_the_package() -> None:
-    assert {"templates/page.html.j2", "static/report.css", "static/report.js"} <= set(FRONT_END)
+    assert "templates/page.html.j2" in FRONT_END
+    # every file in static/ is one the page uses, and the other way round
+    assert sorted(n for n in FRONT_END if n.startswith("static/")) == sorted(
+        f"static/{n}" for n in assets.STATIC_FILES
+    )
+    assert ("report.css", *assets.SCRIPT_FILES) == assets.STATIC_FILES
+    assert assets.SCRIPT_FILES[0] == "core.js" and assets.SCRIPT_FILES[-1] == "main.js"
+    assert len(set(assets.SCRIPT_FILES)) == len(assets.SCRIPT_FILES)
     for name in FRONT_END:
         text = (files("explorer.page") / name).read_text(encoding="utf-8")
         assert text.strip(), name
-    assert assets.read_static("report.js") == (PACKAGE_DIR / "static" / "report.js").read_text(
-        encoding="utf-8"
-    )
+    for name in assets.STATIC_FILES:
+        on_disk = (PACKAGE_DIR / "static" / name).read_text(encoding="utf-8")
+        assert assets.read_static(name) == on_disk, name
 
 
 def test_package_data_installs_every_front_end_file() -> None:
@@ -114,7 +122,65 @@ def test_static_text_that_would_end_its_element_is_refused(text: str, tag: str) 
 
 def test_static_files_are_inlined_whole() -> None:
     assert str(assets.stylesheet()) == assets.read_static("report.css")
-    assert str(assets.script()) == assets.read_static("report.js")
+    assert str(assets.script()) == "\n".join(assets.read_static(n) for n in assets.SCRIPT_FILES)
+
+
+@pytest.mark.parametrize("name", assets.SCRIPT_FILES)
+def test_every_script_file_is_checked_for_a_closing_tag(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = assets.read_static
+
+    def read(n: str) -> str:
+        return real(n) + ("\n// </script>\n" if n == name else "")
+
+    monkeypatch.setattr(assets, "read_static", read)
+    assets.script.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="</script"):
+            assets.script()
+    finally:
+        assets.script.cache_clear()
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_script_files_share_one_global() -> None:
+    # Run the page's script as inlined, in node with a stand-in window and document:
+    # it must add exactly one global, holding every hook figure.py binds and the tests use.
+    hooks = [
+        *("init", "onMove", "onLeave", "onTap", "onSelect", "onVisibility"),  # figure.py
+        *("pin", "unpin", "search", "clientPos", "nearest", "selectionCsv", "colorBy"),
+        *("pageTagsJson", "tagCommand", "zoomTo"),
+    ]
+    runner = (
+        "const vm = require('vm');\n"
+        "const code = require('fs').readFileSync(0, 'utf8');\n"
+        "const data = JSON.stringify({paths: ['a.jpg'], k: 1, alpha: 0.5});\n"
+        "const ctx = {document: {getElementById: () => ({textContent: data})}};\n"
+        "ctx.window = ctx;\n"
+        "vm.createContext(ctx);\n"
+        "const before = new Set(Object.getOwnPropertyNames(ctx));\n"
+        "vm.runInContext(code, ctx);\n"
+        "const added = Object.getOwnPropertyNames(ctx).filter(k => !before.has(k));\n"
+        "const app = ctx.ExplorerApp || {};\n"
+        "console.log(JSON.stringify({added: added,\n"
+        "  kinds: Object.fromEntries(Object.keys(app).map(k => [k, typeof app[k]])),\n"
+        "  paths: app.data && app.data.paths}));\n"
+    )
+    node = shutil.which("node")
+    assert node is not None
+    out = subprocess.run(
+        [node, "-e", runner],
+        input=str(assets.script()),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["added"] == ["ExplorerApp"]
+    assert {h: got["kinds"].get(h) for h in hooks} == dict.fromkeys(hooks, "function")
+    assert got["kinds"]["state"] == "object" and got["paths"] == ["a.jpg"]
 
 
 def test_importing_the_report_imports_neither_jinja_nor_bokeh() -> None:

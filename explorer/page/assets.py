@@ -1,13 +1,14 @@
 """The report page's own files, read from the installed package.
 
-``templates/*.j2`` (Jinja), ``static/report.css`` and ``static/report.js`` live
-beside this module and are read with :mod:`importlib.resources`, so they are
-found from a wheel, an editable install or a source checkout alike.
+``templates/*.j2`` (Jinja), ``static/report.css`` and the script's files
+(:data:`SCRIPT_FILES`) live beside this module and are read with
+:mod:`importlib.resources`, so they are found from a wheel, an editable install
+or a source checkout alike.
 
 The templates are rendered by one autoescaping Jinja environment (undefined
 variables are errors): every value a template prints is escaped unless it is
 :class:`markupsafe.Markup`, and only three things are: the stylesheet, the
-script (both files of this package) and the page data as JSON escaped for a
+script (files of this package) and the page data as JSON escaped for a
 ``<script>`` block (:func:`explorer.page.payload.script_json`). Jinja is
 imported inside the functions that need it.
 """
@@ -28,15 +29,30 @@ PACKAGE = "explorer.page"
 PAGE_TEMPLATE = "page.html.j2"
 """The page: extends Bokeh's ``file.html`` (``{{ embed(roots.map) }}`` is the map)."""
 
-STATIC_FILES = ("report.css", "report.js")
-"""The stylesheet and the client-side script, in ``static/``."""
+SCRIPT_FILES = (
+    "core.js",
+    "map.js",
+    "panel.js",
+    "select.js",
+    "pagetags.js",
+    "gallery.js",
+    "main.js",
+)
+"""The client-side script's files in ``static/``, in the order the page runs them.
+
+Each adds to the one global ``window.ExplorerApp``; ``core.js`` (the page data,
+the state and the helpers) must come first, ``main.js`` (``init``) comes last.
+"""
+
+STATIC_FILES = ("report.css", *SCRIPT_FILES)
+"""Every file in ``static/``: the stylesheet and the script's files."""
 
 
 def read_static(name: str) -> str:
     """The text of one file in ``static/``.
 
     Args:
-        name: A file name such as ``"report.js"``.
+        name: A file name such as ``"core.js"``.
 
     Returns:
         Its text (UTF-8).
@@ -70,8 +86,13 @@ def stylesheet() -> Markup:
 
 @functools.cache
 def script() -> Markup:
-    """The page's script, to be inlined in its ``<script>`` element."""
-    return _inline(read_static("report.js"), "script")
+    """The page's script, to be inlined in its ``<script>`` element.
+
+    The files of :data:`SCRIPT_FILES`, each checked on its own, joined in that order.
+    """
+    from markupsafe import Markup
+
+    return Markup("\n".join(_inline(read_static(name), "script") for name in SCRIPT_FILES))
 
 
 @functools.cache

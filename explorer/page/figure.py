@@ -1,8 +1,9 @@
 """The map of the report as a Bokeh document, and the colours of its clusters.
 
 Bokeh draws the points and handles pan, zoom and box / lasso selection; the
-page script (``static/report.js``) does everything else through the hooks
-bound here (``window.ExplorerApp``). Bokeh is imported inside the function.
+page script (the ``static/*.js`` files of ``assets.SCRIPT_FILES``) does everything
+else through the hooks bound here (``window.ExplorerApp``). Bokeh is imported
+inside the function.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def map_document(
     pin = overlay(size=point_size + 16, line_color="#e11d48", line_width=3.5)
 
     # The wheel scrolls the page; it zooms only with Ctrl held (a trackpad pinch sends
-    # Ctrl + wheel). The legend is an HTML list beside the map (static/report.js), so
+    # Ctrl + wheel). The legend is an HTML list beside the map (static/map.js), so
     # the plot keeps its width on a phone and a saved PNG holds only the points.
     pan, wheel = PanTool(), WheelZoomTool(modifiers="ctrl")
     fig.add_tools(
