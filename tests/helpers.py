@@ -1,4 +1,4 @@
-"""Builders the test files share: images and folders made with Pillow, a fake backbone.
+"""Builders the test files share: images and folders made with Pillow, a fake backbone, the CLI.
 
 Fixtures stay in ``conftest.py`` (``families``, ``fake_backbone``); what a
 test imports by name lives here, so no test file imports another.
@@ -6,11 +6,17 @@ test imports by name lives here, so no test file imports another.
 
 from __future__ import annotations
 
+import errno
 import io
+import multiprocessing
 import os
 import shutil
 import struct
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +227,65 @@ def register_fake_backbone(monkeypatch: pytest.MonkeyPatch) -> Loads:
     monkeypatch.setitem(backbones.BACKBONES, "fake", spec)
     monkeypatch.setattr(backbones, "resolve_weights", resolve)
     return loads
+
+
+# ---------------------------------------------------------------- the CLI and the index
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """``explorer ARGS`` in this process (typer's CliRunner): exit code, stdout, stderr."""
+    from typer.testing import CliRunner
+
+    from explorer.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def build_fake_index(folder: Path, index: Path) -> None:
+    """``explorer build FOLDER --index INDEX --backbone fake -q``, asserting it succeeds."""
+    code, _, err = cli("build", str(folder), "--index", str(index), "--backbone", "fake", "-q")
+    assert code == 0, err
+
+
+def _hold_lock(path: str, command: str, ready: Event, done: Event) -> None:
+    from explorer.store.folder import lock_index
+
+    with lock_index(Path(path), command=command):
+        ready.set()
+        done.wait(30)
+
+
+@contextmanager
+def lock_held_elsewhere(index: Path, *, command: str) -> Iterator[BaseProcess]:
+    """Another process holds ``index``'s writer lock as ``command`` during the block.
+
+    Yields the holder, already holding the lock (a test may kill it); on leaving,
+    a holder still running is told to let go, and joined.
+    """
+    ctx = multiprocessing.get_context("fork")
+    ready, done = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(index), command, ready, done))
+    holder.start()
+    try:
+        assert ready.wait(10), "the holder did not take the lock"
+        yield holder
+    finally:
+        if holder.is_alive():  # a killed holder never acknowledges done.set(): it would hang
+            done.set()
+        holder.join(10)
+
+
+def fill_disk_at_manifest(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Make the commit's write of ``manifest.json`` fail with ENOSPC; returns the real writer."""
+    from explorer.store import commit
+
+    real = commit.atomic_write
+
+    def full(path: Path, write: object) -> None:
+        if path.name == "manifest.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, write)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(commit, "atomic_write", full)
+    return real

@@ -1,25 +1,19 @@
 """The report in a real browser: hover, pin, search, select, legend, gallery, sidecar.
 
-Headless Chromium driven by playwright; the shared steps are in ``browser_harness``.
+Headless Chromium driven by playwright; the shared steps are in ``browser_harness``,
+the report fixtures (``report_data``, ``report_path``, ``page``) in ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from browser_harness import (
-    IMAGES_LOADED,
-    REPO,
-    browser_page,
-    check_report_in_browser,
-    sample_data,
-)
+from browser_harness import IMAGES_LOADED, REPO, check_report_in_browser
 
 from explorer.page.data import ReportData
 from explorer.page.render import write_report
@@ -27,22 +21,6 @@ from explorer.page.render import write_report
 pytestmark = pytest.mark.slow
 
 SCREENSHOT = REPO / "reports" / "screenshot.png"
-
-
-@pytest.fixture(scope="module")
-def report_data() -> ReportData:
-    return sample_data()
-
-
-@pytest.fixture(scope="module")
-def report_path(report_data: ReportData, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_report(report_data, tmp_path_factory.mktemp("browser") / "photos.html")
-
-
-@pytest.fixture
-def page(report_path: Path) -> Iterator[Any]:
-    with browser_page(report_path) as pg:
-        yield pg
 
 
 def test_report_in_browser(report_data: ReportData, report_path: Path) -> None:

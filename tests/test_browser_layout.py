@@ -8,15 +8,13 @@ navigation and the save tool.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_harness import REPO, launch, open_page, sample_data
+from browser_harness import REPO, open_page
 
 from explorer.page.data import ReportData
-from explorer.page.render import write_report
 
 pytestmark = pytest.mark.slow
 
@@ -29,22 +27,6 @@ _GEOMETRY = """() => {
   return {plot_width: v.frame.bbox.width, plot_height: v.frame.bbox.height,
           map_top: m.top, map_bottom: m.bottom, canvas_bottom: c.bottom,
           width: innerWidth, height: innerHeight, scroll: scrollY}; }"""
-
-
-@pytest.fixture(scope="module")
-def report_data() -> ReportData:
-    return sample_data()
-
-
-@pytest.fixture(scope="module")
-def report_path(report_data: ReportData, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_report(report_data, tmp_path_factory.mktemp("layout") / "photos.html")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launch() as b:
-        yield b
 
 
 @pytest.mark.parametrize(("width", "height"), [(1440, 900), (1280, 720), (390, 844)])

@@ -8,33 +8,16 @@ cluster cards, the pinned panel's history and its link to the original file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_harness import launch, open_page, pixel, sample_data
+from browser_harness import open_page, pixel
 
 from explorer.page.data import ReportData
 from explorer.page.render import write_report
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def report_data() -> ReportData:
-    return sample_data()
-
-
-@pytest.fixture(scope="module")
-def report_path(report_data: ReportData, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_report(report_data, tmp_path_factory.mktemp("panels") / "photos.html")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launch() as b:
-        yield b
 
 
 def _alphas(page: Any) -> dict[str, Any]:

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from browser_harness import (
-    IMAGES_LOADED,
-    REPO,
-    browser_page,
-    check_report_in_browser,
-    pixel,
-    sample_data,
-)
+from browser_harness import IMAGES_LOADED, REPO, check_report_in_browser, pixel
 
 from explorer.page.data import ReportData
 from explorer.page.render import write_report
@@ -24,22 +16,6 @@ from explorer.page.render import write_report
 pytestmark = pytest.mark.slow
 
 TAG_SCREENSHOT = REPO / "reports" / "screenshot-tags.png"
-
-
-@pytest.fixture(scope="module")
-def report_data() -> ReportData:
-    return sample_data()
-
-
-@pytest.fixture(scope="module")
-def report_path(report_data: ReportData, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_report(report_data, tmp_path_factory.mktemp("browser") / "photos.html")
-
-
-@pytest.fixture
-def page(report_path: Path) -> Iterator[Any]:
-    with browser_page(report_path) as pg:
-        yield pg
 
 
 _LEGEND_LABELS = """() => [...document.querySelectorAll('#legend .legend-item')]

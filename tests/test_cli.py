@@ -16,15 +16,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from explorer.cli import app
-from tests.helpers import Loads
+from tests.helpers import Loads, build_fake_index, cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 runner = CliRunner()
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def _readme_sections() -> list[str]:
@@ -38,7 +33,7 @@ def _mentions(text: str, option: str) -> bool:
 
 def test_every_command_and_option_of_the_live_app_is_documented() -> None:
     """Read from the app itself: a new command or option without docs fails here."""
-    code, out, _ = invoke("--help")
+    code, out, _ = cli("--help")
     assert code == 0 and "explorer build" in out
     group = typer.main.get_command(app)
     assert isinstance(group, typer.core.TyperGroup)
@@ -47,7 +42,7 @@ def test_every_command_and_option_of_the_live_app_is_documented() -> None:
     sections = _readme_sections()
     common = next(s for s in sections if s.startswith("## Commands"))
     for name, command in commands.items():
-        code, out, _ = invoke(name, "--help")
+        code, out, _ = cli(name, "--help")
         assert code == 0 and "Example" in out, name
         assert command.help, name
         for argument in (p for p in command.params if isinstance(p, typer.core.TyperArgument)):
@@ -71,13 +66,13 @@ def test_every_command_and_option_of_the_live_app_is_documented() -> None:
 
 def test_build_similar_info_add_json(families: Path, tmp_path: Path, fake_backbone: Loads) -> None:
     idx = str(tmp_path / "idx")
-    code, out, err = invoke(
+    code, out, err = cli(
         "build", str(families), "--index", idx, "--backbone", "fake", "--weights", "w", "--json"
     )
     assert code == 0, err
     summary = json.loads(out)
     assert summary["indexed"] == 12 and summary["skipped"] == {}
-    code, out, _ = invoke(
+    code, out, _ = cli(
         "similar",
         str(families / "red-0.png"),
         str(families / "blue-1.png"),
@@ -95,31 +90,31 @@ def test_build_similar_info_add_json(families: Path, tmp_path: Path, fake_backbo
         assert [r["rank"] for r in line["results"]] == [1, 2, 3]
         assert all(Path(r["path"]).name.startswith(family) for r in line["results"])
         assert all(Path(r["path"]).exists() for r in line["results"])  # openable from cwd
-    code, out, _ = invoke("similar", str(families / "red-0.png"), "--index", idx)
+    code, out, _ = cli("similar", str(families / "red-0.png"), "--index", idx)
     assert code == 0 and "rank" in out and "red-" in out
     grid = tmp_path / "grid.png"
-    code, _, _ = invoke("similar", str(families / "red-0.png"), "--index", idx, "--save", str(grid))
+    code, _, _ = cli("similar", str(families / "red-0.png"), "--index", idx, "--save", str(grid))
     assert code == 0 and Image.open(grid).size[0] > 5 * 200
-    code, out, _ = invoke("info", "--index", idx, "--json")
+    code, out, _ = cli("info", "--index", idx, "--json")
     info = json.loads(out)
     assert info["images"] == 12 and info["backbone"]["name"] == "fake"
     new = tmp_path / "new.png"
     Image.new("RGB", (50, 50), (200, 30, 30)).save(new)
-    code, out, _ = invoke("add", str(new), "--index", idx, "--json")
+    code, out, _ = cli("add", str(new), "--index", idx, "--json")
     assert code == 0 and json.loads(out)["images"] == 13
 
 
 def test_errors_are_one_clear_line(tmp_path: Path, fake_backbone: Loads) -> None:
-    code, _, err = invoke("info", "--index", str(tmp_path / "none"))
+    code, _, err = cli("info", "--index", str(tmp_path / "none"))
     assert code == 1 and "no index" in err and "Traceback" not in err
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "x.jpg").write_bytes(b"")
-    code, _, err = invoke("build", str(empty), "--index", str(tmp_path / "i"), "--backbone", "fake")
+    code, _, err = cli("build", str(empty), "--index", str(tmp_path / "i"), "--backbone", "fake")
     assert code == 1 and "no readable image" in err and "empty_file" in err
-    code, _, err = invoke("build", str(tmp_path / "missing"), "--index", str(tmp_path / "i"))
+    code, _, err = cli("build", str(tmp_path / "missing"), "--index", str(tmp_path / "i"))
     assert code == 2 and "not a folder" in err
-    code, _, err = invoke("build", str(empty), "--backbone", "nope", "--index", str(tmp_path / "i"))
+    code, _, err = cli("build", str(empty), "--backbone", "nope", "--index", str(tmp_path / "i"))
     assert code == 2 and "unknown backbone" in err
 
 
@@ -127,11 +122,11 @@ def test_progress_bars_on_stderr_and_quiet_hides_them(
     families: Path, tmp_path: Path, fake_backbone: Loads
 ) -> None:
     args = ["--backbone", "fake", "--weights", "w", "--no-report"]
-    code, out, err = invoke("build", str(families), "--index", str(tmp_path / "a"), *args)
+    code, out, err = cli("build", str(families), "--index", str(tmp_path / "a"), *args)
     assert code == 0, err
     assert "extracting" in err and "12/12" in err and "eta" in err
     assert "extracting" not in out and "Indexed 12" in out  # the summary stays on stdout
-    code, out, err = invoke("build", str(families), "--index", str(tmp_path / "b"), *args, "-q")
+    code, out, err = cli("build", str(families), "--index", str(tmp_path / "b"), *args, "-q")
     assert code == 0 and "Indexed 12" in out
     assert "extracting" not in err and "12/12" not in err
 
@@ -140,18 +135,17 @@ def test_info_verify_reports_damage_and_how_to_rebuild(
     families: Path, tmp_path: Path, fake_backbone: Loads
 ) -> None:
     idx = tmp_path / "idx"
-    code, _, err = invoke("build", str(families), "--index", str(idx), "--backbone", "fake", "-q")
-    assert code == 0, err
-    code, out, _ = invoke("info", "--verify", "--index", str(idx))
+    build_fake_index(families, idx)
+    code, out, _ = cli("info", "--verify", "--index", str(idx))
     assert code == 0 and "verify:    ok" in out
     thumbs = next(idx.glob("thumbs-*"))
     raw = bytearray(thumbs.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     thumbs.write_bytes(bytes(raw))
-    code, out, err = invoke("info", "--verify", "--index", str(idx))
+    code, out, err = cli("info", "--verify", "--index", str(idx))
     assert code == 1 and "PROBLEMS" in out and "Traceback" not in out + err
     assert f"{thumbs.name}: checksum mismatch" in out and "--fresh" in out
-    code, out, _ = invoke("info", "--verify", "--json", "--index", str(idx))
+    code, out, _ = cli("info", "--verify", "--json", "--index", str(idx))
     problems = json.loads(out)["problems"]
     assert code == 1 and problems == [f"{thumbs.name}: checksum mismatch (thumbs)"]
 
@@ -161,9 +155,9 @@ def test_weights_from_environment(
 ) -> None:
     monkeypatch.setenv("EXPLORER_WEIGHTS", "env-weights.h5")
     idx = str(tmp_path / "idx")
-    code, _, err = invoke("build", str(families), "--index", idx, "--backbone", "fake", "-q")
+    code, _, err = cli("build", str(families), "--index", idx, "--backbone", "fake", "-q")
     assert code == 0, err
-    code, out, _ = invoke("info", "--index", idx, "--json")
+    code, out, _ = cli("info", "--index", idx, "--json")
     backbone = json.loads(out)["backbone"]
     assert backbone["weights"] == "env-weights.h5"
     assert backbone["weights_sha256"] == "sha-env-weights.h5"
@@ -173,7 +167,7 @@ def test_index_location_from_environment(
     families: Path, tmp_path: Path, fake_backbone: Loads, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EXPLORER_INDEX", str(tmp_path / "env-idx"))
-    code, _, err = invoke("build", str(families), "--backbone", "fake", "-q")
+    code, _, err = cli("build", str(families), "--backbone", "fake", "-q")
     assert code == 0, err
     assert (tmp_path / "env-idx" / "manifest.json").exists()
 
@@ -228,12 +222,12 @@ def test_components_note_names_what_was_asked_for(
 ) -> None:
     """Issue 14: '--components 10' once printed 'fewer than 300: fewer images'."""
     fake = ["--backbone", "fake", "--weights", "w", "--no-report", "-q"]
-    code, out, err = invoke(
+    code, out, err = cli(
         "build", str(families), "--index", str(tmp_path / "a"), *fake, "--components", "10"
     )
     assert code == 0, err
     assert "PCA components: 10\n" in out and "fewer" not in out and "300" not in out
-    code, out, _ = invoke(
+    code, out, _ = cli(
         "build", str(families), "--index", str(tmp_path / "b"), *fake, "--components", "20"
     )
     assert code == 0 and "PCA components: 12 (fewer than the 20 asked for: only 12 images)" in out
@@ -241,7 +235,7 @@ def test_components_note_names_what_was_asked_for(
     same.mkdir()
     for i in range(4):  # identical pictures: their features vary along no direction
         Image.new("RGB", (40, 40), (90, 90, 90)).save(same / f"grey-{i}.png")
-    code, out, _ = invoke("build", str(same), "--index", str(tmp_path / "c"), *fake)
+    code, out, _ = cli("build", str(same), "--index", str(tmp_path / "c"), *fake)
     assert code == 0 and "PCA components: 1 (fewer than the 300 asked for: the features " in out
     assert "only 4 images" not in out
 
@@ -253,10 +247,10 @@ def test_a_bug_in_the_core_is_no_usage_error(
     import explorer.jobs.similar
 
     idx = str(tmp_path / "idx")
-    code, _, err = invoke("build", str(families), "--index", idx, "--backbone", "fake", "-q")
+    code, _, err = cli("build", str(families), "--index", idx, "--backbone", "fake", "-q")
     assert code == 0, err
     # a user mistake the core finds (not the option parser) stays one clear line, exit 2
-    code, _, err = invoke("report", "--index", idx, "--clusters", "50", "-q")
+    code, _, err = cli("report", "--index", idx, "--clusters", "50", "-q")
     assert code == 2 and "clusters must be between 1 and the number of images (12)" in err
     assert "Traceback" not in err
 

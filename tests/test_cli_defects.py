@@ -28,16 +28,11 @@ from explorer.features.base import BackboneInfo
 from explorer.features.weights import VGG16_WEIGHTS_URL, check_weights, resolve_weights
 from explorer.store.index import Index
 from explorer.store.tags import load_tags
-from tests.helpers import Loads
+from tests.helpers import Loads, cli
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[1]
 FAKE = ["--backbone", "fake", "--weights", "w"]
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app_(), list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def app_() -> Any:
@@ -46,9 +41,18 @@ def app_() -> Any:
     return app
 
 
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty current folder, neither the photos nor an index (``tmp_path / "work"``)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
 def _built(families: Path, tmp_path: Path, *extra: str, name: str = "idx") -> Path:
     idx = tmp_path / name
-    code, _, err = invoke("build", str(families), "--index", str(idx), "-q", *extra)
+    code, _, err = cli("build", str(families), "--index", str(idx), "-q", *extra)
     assert code == 0, err
     return idx
 
@@ -78,7 +82,7 @@ def test_1_download_error_is_whole_and_on_one_line(
     message = str(caught.value)
     assert " ".join(reason.split()) in message and VGG16_WEIGHTS_URL in message  # not cut at 160
     # through the CLI, off a terminal: one line, the URL whole, no bar left after it
-    code, _, err = invoke("build", str(families), "--index", str(tmp_path / "i"))
+    code, _, err = cli("build", str(families), "--index", str(tmp_path / "i"))
     assert code == 1
     lines = [line for line in err.splitlines() if line.strip()]
     error = next(i for i, line in enumerate(lines) if line.startswith("error:"))
@@ -91,7 +95,7 @@ def test_1_download_error_is_whole_and_on_one_line(
 
 
 def test_2_help_shows_the_extras_and_defaults_as_written() -> None:
-    code, out, _ = invoke("build", "--help")
+    code, out, _ = cli("build", "--help")
     assert code == 0
     flat = " ".join(out.split())
     assert 'pip install "explorer[lite]"' in flat and 'pip install "explorer[ray]"' in flat
@@ -100,7 +104,7 @@ def test_2_help_shows_the_extras_and_defaults_as_written() -> None:
     assert "Usage: explorer build [OPTIONS] FOLDER" in out and "{folder}" not in out
     assert "<bool>" not in out  # a flag takes no value
     for command in ("build", "similar", "report", "duplicates", "export", "tag"):
-        code, out, _ = invoke(command, "-h")
+        code, out, _ = cli(command, "-h")
         assert code == 0 and "Usage:" in out, command
 
 
@@ -112,12 +116,12 @@ def test_3_tag_refuses_a_file_as_the_tag(
 ) -> None:
     idx = _built(families, tmp_path, *FAKE, "--no-report")
     a, b = families / "red-0.png", families / "red-1.png"
-    code, out, err = invoke("tag", str(a), str(b), "--index", str(idx))
+    code, out, err = cli("tag", str(a), str(b), "--index", str(idx))
     assert code == 2 and "is the tag" in err and "red-1.png" in err
     assert load_tags(idx) == {}  # nothing tagged with a path
-    code, _, err = invoke("tag", str(a), "photo.JPG", "--index", str(idx))
+    code, _, err = cli("tag", str(a), "photo.JPG", "--index", str(idx))
     assert code == 2 and "image file name" in err
-    code, out, _ = invoke("tag", str(a), str(b), "reds", "--index", str(idx))
+    code, out, _ = cli("tag", str(a), str(b), "reds", "--index", str(idx))
     assert code == 0 and "added to 2 images" in out
 
 
@@ -129,7 +133,7 @@ def test_5_similar_answers_in_the_order_given(
 ) -> None:
     idx = _built(families, tmp_path, *FAKE, "--no-report")
     given = [families / "red-2.png", families / "blue-0.png", families / "green-1.png"]
-    code, out, err = invoke("similar", *map(str, given), "--index", str(idx), "--json")
+    code, out, err = cli("similar", *map(str, given), "--index", str(idx), "--json")
     assert code == 0, err
     assert [Path(json.loads(line)["query"]).name for line in out.splitlines()] == [
         "red-2.png",
@@ -137,7 +141,7 @@ def test_5_similar_answers_in_the_order_given(
         "green-1.png",
     ]
     grid = tmp_path / "grid.png"
-    code, _, _ = invoke("similar", *map(str, given), "--index", str(idx), "--save", str(grid))
+    code, _, _ = cli("similar", *map(str, given), "--index", str(idx), "--save", str(grid))
     assert code == 0
     with Image.open(grid) as im:  # the first row's query tile is red, the second blue
         tile = 100  # inside the first tile of each 242-pixel row
@@ -151,12 +155,12 @@ def test_5_similar_answers_in_the_order_given(
 def test_6_pca_note_says_why_there_are_fewer_components(
     families: Path, tmp_path: Path, fake_backbone: Loads
 ) -> None:
-    code, out, _ = invoke(
+    code, out, _ = cli(
         "build", str(families), "--index", str(tmp_path / "a"), *FAKE, "--no-report", "-q",
         "--components", "5",
     )  # fmt: skip
     assert code == 0 and "PCA components: 5\n" in out and "fewer" not in out
-    code, out, _ = invoke(
+    code, out, _ = cli(
         "build", str(families), "--index", str(tmp_path / "b"), *FAKE, "--no-report", "-q"
     )
     assert code == 0 and "(fewer than the 300 asked for: only 12 images)" in out
@@ -170,9 +174,9 @@ def test_7_a_mistyped_path_is_no_such_file(
 ) -> None:
     idx = _built(families, tmp_path, *FAKE, "--no-report")
     missing = str(tmp_path / "missing.jpg")
-    code, out, err = invoke("similar", str(families / "red-0.png"), missing, "--index", str(idx))
+    code, out, err = cli("similar", str(families / "red-0.png"), missing, "--index", str(idx))
     assert code != 0 and f"no such file: {missing}" in err and "vanished" not in out + err
-    code, out, err = invoke("add", missing, "--index", str(idx))
+    code, out, err = cli("add", missing, "--index", str(idx))
     assert code != 0 and f"no such file: {missing}" in err and "vanished" not in out + err
     assert len(Index(idx)) == 12
 
@@ -181,14 +185,11 @@ def test_7_a_mistyped_path_is_no_such_file(
 
 
 def test_8_failed_commands_leave_nothing_behind(
-    tmp_path: Path, fake_backbone: Loads, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_backbone: Loads, work: Path
 ) -> None:
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
     image = tmp_path / "one.png"
     Image.new("RGB", (32, 32), (9, 9, 9)).save(image)
-    code, _, err = invoke("add", str(image))
+    code, _, err = cli("add", str(image))
     assert code == 1 and "no index" in err
     assert list(work.iterdir()) == []  # no ./.explorer/lock
     empty, texts = tmp_path / "empty", tmp_path / "texts"
@@ -197,7 +198,7 @@ def test_8_failed_commands_leave_nothing_behind(
     (texts / "notes.txt").write_text("not an image")
     (texts / "bad.jpg").write_bytes(b"")
     for folder in (empty, texts):
-        code, _, err = invoke("build", str(folder), *FAKE, "--index", str(work / ".explorer"))
+        code, _, err = cli("build", str(folder), *FAKE, "--index", str(work / ".explorer"))
         assert code == 1 and "no readable image" in err
         assert list(work.iterdir()) == []  # no index folder with a lock and a journal
 
@@ -209,12 +210,10 @@ def test_9_parameters_are_checked_before_any_work(
     families: Path, tmp_path: Path, fake_backbone: Loads
 ) -> None:
     idx = tmp_path / "idx"
-    code, _, err = invoke("build", str(families), *FAKE, "--index", str(idx), "--clusters", "1000")
+    code, _, err = cli("build", str(families), *FAKE, "--index", str(idx), "--clusters", "1000")
     assert code == 2 and "--clusters must be between 1 and the number of images (12)" in err
     assert fake_backbone.images == 0 and not idx.exists()  # nothing extracted, nothing written
-    code, _, err = invoke(
-        "build", str(families), *FAKE, "--index", str(idx), "--dup-threshold", "0"
-    )
+    code, _, err = cli("build", str(families), *FAKE, "--index", str(idx), "--dup-threshold", "0")
     assert code == 2 and "(0, 1]" in err
     assert fake_backbone.images == 0 and not idx.exists()
 
@@ -225,12 +224,12 @@ def test_9_parameters_are_checked_before_any_work(
 def test_10_duplicates_help_and_check_agree(
     families: Path, tmp_path: Path, fake_backbone: Loads
 ) -> None:
-    code, out, _ = invoke("duplicates", "--help")
+    code, out, _ = cli("duplicates", "--help")
     assert code == 0 and "0.0<=x<=1.0" not in out and "(0, 1]" in " ".join(out.split())
     idx = _built(families, tmp_path, *FAKE)
-    code, _, err = invoke("duplicates", "--index", str(idx), "--threshold", "0")
+    code, _, err = cli("duplicates", "--index", str(idx), "--threshold", "0")
     assert code == 2 and "(0, 1]" in err
-    code, _, _ = invoke("duplicates", "--index", str(idx), "--threshold", "1")
+    code, _, _ = cli("duplicates", "--index", str(idx), "--threshold", "1")
     assert code == 0
 
 
@@ -246,7 +245,7 @@ def test_11_ctrl_c_during_report_says_what_was_interrupted(
         raise KeyboardInterrupt
 
     monkeypatch.setattr("explorer.page.render.write_report", interrupted)
-    code, _, err = invoke("report", "--index", str(idx), "--out", str(tmp_path / "r.html"))
+    code, _, err = cli("report", "--index", str(idx), "--out", str(tmp_path / "r.html"))
     assert code == 130 and "report was not written" in err and "checkpointed" not in err
 
 
@@ -278,13 +277,11 @@ def test_13_grid_format_follows_the_extension(
     idx = _built(families, tmp_path, *FAKE, "--no-report")
     query = str(families / "red-0.png")
     for name, fmt in (("grid.jpg", "JPEG"), ("grid.webp", "WEBP"), ("grid.png", "PNG")):
-        code, _, err = invoke("similar", query, "--index", str(idx), "--save", str(tmp_path / name))
+        code, _, err = cli("similar", query, "--index", str(idx), "--save", str(tmp_path / name))
         assert code == 0, err
         with Image.open(tmp_path / name) as im:
             assert im.format == fmt
-    code, out, err = invoke(
-        "similar", query, "--index", str(idx), "--save", str(tmp_path / "g.txt")
-    )
+    code, out, err = cli("similar", query, "--index", str(idx), "--save", str(tmp_path / "g.txt"))
     assert code == 2 and ".png" in err and out == "" and not (tmp_path / "g.txt").exists()
 
 
@@ -295,13 +292,13 @@ def test_14_mismatched_weights_are_refused_up_front(
     families: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     idx = _built(families, tmp_path, "--backbone", "pixels", "--no-report")
-    code, _, err = invoke(
+    code, _, err = cli(
         "similar", str(families / "red-0.png"), "--index", str(idx), "--weights", "imagenet"
     )
     assert code == 1 and "--weights does not apply" in err
     # set once in the environment (for VGG16), it does not break a Lite0 or pixels index
     monkeypatch.setenv("EXPLORER_WEIGHTS", str(tmp_path / "vgg16.h5"))
-    code, _, err = invoke("similar", str(families / "red-0.png"), "--index", str(idx))
+    code, _, err = cli("similar", str(families / "red-0.png"), "--index", str(idx))
     assert code == 0, err
     monkeypatch.delenv("EXPLORER_WEIGHTS")
     # ImageNet weights not downloaded yet, index made with random weights: refused, no download
@@ -319,7 +316,7 @@ def test_15_no_report_with_report_options_is_refused(
     families: Path, tmp_path: Path, fake_backbone: Loads
 ) -> None:
     idx = tmp_path / "idx"
-    code, _, err = invoke(
+    code, _, err = cli(
         "build", str(families), *FAKE, "--index", str(idx), "--no-report", "--clusters", "4",
         "--dup-threshold", "0.8",
     )  # fmt: skip
@@ -336,16 +333,16 @@ def test_16_suggested_rebuild_works_as_written(
     idx = _built(families, tmp_path, "--backbone", "pixels", "--no-report")
     thumbs = next(idx.glob("thumbs-*"))
     thumbs.write_bytes(b"x" * thumbs.stat().st_size)
-    code, out, _ = invoke("info", "--verify", "--index", str(idx))
+    code, out, _ = cli("info", "--verify", "--index", str(idx))
     assert code == 1
     line = next(line for line in out.splitlines() if line.startswith("Rebuild with: "))
     command = shlex.split(line.removeprefix("Rebuild with: "))
     assert command[:2] == ["explorer", "build"] and "--backbone" in command
-    code, _, err = invoke(*command[1:], "-q")
+    code, _, err = cli(*command[1:], "-q")
     assert code == 0, err  # no VGG16 download tried
     assert (
         Index(idx).backbone.name == "pixels"
-        and invoke("info", "--verify", "--index", str(idx))[0] == 0
+        and cli("info", "--verify", "--index", str(idx))[0] == 0
     )
 
 
@@ -364,7 +361,7 @@ def test_16_weights_advice_only_names_what_the_command_takes(
         backbones._download_imagenet()
     assert "--backbone" not in str(caught.value) and "--weights random" not in str(caught.value)
     # a new build may use another backbone: it says so, and that command works
-    code, _, err = invoke("build", str(families), "--index", str(tmp_path / "i"))
+    code, _, err = cli("build", str(families), "--index", str(tmp_path / "i"))
     assert code == 1 and "--backbone efficientnet-lite0" in err and "--weights random" in err
 
 
@@ -465,7 +462,7 @@ def test_18_errors_come_after_the_bars_on_their_own_line(
 ) -> None:
     fake_backbone.fail_after = 0  # the first model call: Ctrl-C
 
-    code, _, err = invoke("build", str(families), *FAKE, "--index", str(tmp_path / "i"))
+    code, _, err = cli("build", str(families), *FAKE, "--index", str(tmp_path / "i"))
     assert code == 130
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines[-1].startswith("error: interrupted: 0 images")  # the last thing said
@@ -477,13 +474,13 @@ def test_18_errors_come_after_the_bars_on_their_own_line(
 
 def test_build_remembers_the_index_backbone(families: Path, tmp_path: Path) -> None:
     idx = _built(families, tmp_path, "--backbone", "pixels", "--no-report")
-    code, out, err = invoke("build", str(families), "--index", str(idx), "--no-report", "--json")
+    code, out, err = cli("build", str(families), "--index", str(idx), "--no-report", "--json")
     assert code == 0, err
     assert json.loads(out)["unchanged"] == 12
-    code, out, err = invoke("build", str(families), "--index", str(idx), "--fresh", "--json", "-q")
+    code, out, err = cli("build", str(families), "--index", str(idx), "--fresh", "--json", "-q")
     assert code == 0, err
     assert json.loads(out)["indexed"] == 12 and Index(idx).backbone.name == "pixels"
-    code, _, err = invoke("build", str(families), "--index", str(idx), "--weights", "random")
+    code, _, err = cli("build", str(families), "--index", str(idx), "--weights", "random")
     assert code == 2 and "does not apply" in err
 
 
@@ -494,10 +491,10 @@ def test_a_first_build_cut_short_resumes_with_its_backbone(
     idx = str(tmp_path / "idx")
     fake_backbone.fail_after = 8
     args = ["build", str(families), "--index", idx, "--checkpoint-every", "4", "--no-report"]
-    code, _, err = invoke(*args, *FAKE)
+    code, _, err = cli(*args, *FAKE)
     assert code == 130 and "8 images extracted in this run are saved" in err
     fake_backbone.fail_after = None
-    code, out, err = invoke(*args, "--json", "-q")  # no --backbone, no --weights
+    code, out, err = cli(*args, "--json", "-q")  # no --backbone, no --weights
     assert code == 0, err
     summary = json.loads(out)
     assert summary["resumed"] == 8 and summary["indexed"] == 4
@@ -505,15 +502,12 @@ def test_a_first_build_cut_short_resumes_with_its_backbone(
 
 
 def test_report_path_comes_from_the_index_never_the_photo_folder(
-    families: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    families: Path, work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
     before = sorted(p.name for p in families.rglob("*"))
     paths = []
     for name in ("a", "b"):
-        code, out, err = invoke(
+        code, out, err = cli(
             "build", str(families), "--backbone", "pixels", "--index", name, "--json", "-q"
         )
         assert code == 0, err
@@ -521,19 +515,19 @@ def test_report_path_comes_from_the_index_never_the_photo_folder(
     assert paths[0] != paths[1] and all(p.is_file() for p in paths)  # two indexes, two reports
     # 'explorer build .' from inside the photo folder: nothing written beside the photos
     monkeypatch.chdir(families)
-    code, out, err = invoke("build", ".", "--backbone", "pixels", "--json", "-q")
+    code, out, err = cli("build", ".", "--backbone", "pixels", "--json", "-q")
     assert code == 0, err
     report = Path(json.loads(out)["report"])
     assert report.is_file() and Path(".explorer") in report.parents
     assert sorted(p.name for p in families.rglob("*") if ".explorer" not in p.parts) == before
-    code, out, err = invoke("build", ".", "--json", "-q")  # the next build indexes no report
+    code, out, err = cli("build", ".", "--json", "-q")  # the next build indexes no report
     assert code == 0 and json.loads(out)["unchanged"] == 12 and json.loads(out)["indexed"] == 0
 
 
 def test_summary_reports_extraction_and_total_time(
     families: Path, tmp_path: Path, fake_backbone: Loads
 ) -> None:
-    code, out, _ = invoke("build", str(families), *FAKE, "--index", str(tmp_path / "i"), "-q")
+    code, out, _ = cli("build", str(families), *FAKE, "--index", str(tmp_path / "i"), "-q")
     assert code == 0
     first = out.splitlines()[0]
     assert "Indexed 12 new or changed images (extraction " in first and "; total " in first
@@ -544,21 +538,21 @@ def test_grammar_help_version_and_export_json(
 ) -> None:
     result = runner.invoke(app_(), [])
     assert result.exit_code == 0 and "Usage:" in result.stdout  # bare 'explorer': help, success
-    code, out, _ = invoke("--version")
+    code, out, _ = cli("--version")
     assert code == 0 and out.startswith("explorer ")
     idx = _built(families, tmp_path, *FAKE)
     red = str(families / "red-0.png")
-    code, out, _ = invoke("tag", red, "warm", "--index", str(idx))
+    code, out, _ = cli("tag", red, "warm", "--index", str(idx))
     assert code == 0 and out.strip() == "tag 'warm' added to 1 image"
-    code, out, _ = invoke("tag", red, "warm", "--index", str(idx))
+    code, out, _ = cli("tag", red, "warm", "--index", str(idx))
     assert code == 0 and "already had it" in out and "0 images" not in out
-    code, out, _ = invoke("export", "--json", "--index", str(idx))
+    code, out, _ = cli("export", "--json", "--index", str(idx))
     rows = json.loads(out)
     assert code == 0 and all(isinstance(r["tags"], list) for r in rows)
     for column in ("duplicate_group", "keep", "exact"):
         assert {type(r[column]) for r in rows} <= {type(None), int, bool}
     assert next(r for r in rows if r["path"].endswith("red-0.png"))["tags"] == ["warm"]
-    code, _, err = invoke("export", "--no-csv", "--index", str(idx))
+    code, _, err = cli("export", "--no-csv", "--index", str(idx))
     assert code == 2 and "--json" in err
 
 
@@ -592,7 +586,7 @@ def test_decompression_bomb_warnings_stay_off_the_terminal(families: Path) -> No
 def test_nothing_on_stderr_when_nothing_is_drawn(families: Path, tmp_path: Path) -> None:
     """No bar drawn, no blank line: a lookup piped elsewhere leaves stderr empty."""
     idx = _built(families, tmp_path, "--backbone", "pixels", "--no-report")
-    code, out, err = invoke("similar", str(families / "red-0.png"), "--index", str(idx))
+    code, out, err = cli("similar", str(families / "red-0.png"), "--index", str(idx))
     assert code == 0 and "rank" in out and err == ""
 
 
@@ -601,10 +595,10 @@ def test_a_build_that_finds_nothing_new_keeps_pca_and_clusters(
 ) -> None:
     idx = tmp_path / "idx"
     args = ["build", str(families), *FAKE, "--index", str(idx), "-q"]
-    code, _, err = invoke(*args, "--clusters", "3")
+    code, _, err = cli(*args, "--clusters", "3")
     assert code == 0, err
     before = Index(idx).manifest
-    code, again, err = invoke(*args)
+    code, again, err = cli(*args)
     assert code == 0, err
     after = Index(idx).manifest
     assert after["generation"] == before["generation"]  # PCA not refitted, nothing rewritten

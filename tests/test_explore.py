@@ -17,7 +17,7 @@ from explorer.errors import UsageError
 from explorer.jobs.build import build
 from explorer.jobs.report import default_report_path, report
 from explorer.store.index import Index
-from tests.helpers import FAMILIES, HOSTILE, Loads, make_family_image
+from tests.helpers import FAMILIES, HOSTILE, Loads, build_fake_index, cli, make_family_image
 
 runner = CliRunner()
 
@@ -99,13 +99,8 @@ def test_cli_report_and_info(families: Path, tmp_path: Path, fake_backbone: Load
     assert result.exit_code == 2 and "dup-threshold" in result.stderr
 
 
-def _cli(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
 def _stored_analysis(idx: Path) -> dict[str, object]:
-    code, out, err = _cli("info", "--index", str(idx), "--json")
+    code, out, err = cli("info", "--index", str(idx), "--json")
     assert code == 0, err
     return json.loads(out)["analysis"]  # type: ignore[no-any-return]
 
@@ -115,12 +110,11 @@ def test_report_refuses_a_zero_threshold_before_any_work(
 ) -> None:
     """Issue 14: "report --dup-threshold 0" exited 0, used 0.75, stored 0, broke "duplicates"."""
     idx = tmp_path / "idx"
-    code, _, err = _cli("build", str(families), "--index", str(idx), "--backbone", "fake", "-q")
-    assert code == 0, err
+    build_fake_index(families, idx)
     manifest = (idx / "manifest.json").read_bytes()
     out = tmp_path / "zero.html"
     for t in ("0", "0.0", "-0.5", "1.5"):
-        code, _, err = _cli("report", "--index", str(idx), "--out", str(out), "--dup-threshold", t)
+        code, _, err = cli("report", "--index", str(idx), "--out", str(out), "--dup-threshold", t)
         assert code == 2 and "--dup-threshold must be in (0, 1]" in err, (t, err)
     assert (idx / "manifest.json").read_bytes() == manifest and not out.exists()  # nothing stored
     # the core refuses it too, before reading anything (a Python caller has no CLI check)
@@ -131,7 +125,7 @@ def test_report_refuses_a_zero_threshold_before_any_work(
         report(idx, out=out, dup_threshold=0.0)
     assert (idx / "manifest.json").read_bytes() == manifest and not out.exists()
     monkeypatch.undo()
-    code, dups, err = _cli("duplicates", "--index", str(idx), "--json")
+    code, dups, err = cli("duplicates", "--index", str(idx), "--json")
     assert code == 0, err
     assert json.loads(dups)["threshold"] == _stored_analysis(idx)["dup_threshold"] == 0.85
 
@@ -144,14 +138,13 @@ def test_an_index_that_stored_a_zero_threshold_still_works(
     from explorer.store.folder import lock_index
 
     idx = tmp_path / "idx"
-    code, _, err = _cli("build", str(families), "--index", str(idx), "--backbone", "fake", "-q")
-    assert code == 0, err
+    build_fake_index(families, idx)
     analysis = Index(idx).analysis()
     assert analysis is not None
     analysis.info["dup_threshold"] = 0.0  # exactly what the old 'report --dup-threshold 0' did
     with lock_index(idx, command="test"):
         assert save_analysis(idx, analysis)
-    code, dups, err = _cli("duplicates", "--index", str(idx), "--json")
+    code, dups, err = cli("duplicates", "--index", str(idx), "--json")
     assert code == 0, err
     groups = len(json.loads(dups)["groups"])
     assert json.loads(dups)["threshold"] == 0.85  # the backbone's default, not 0
@@ -164,21 +157,20 @@ def test_info_shows_the_group_count_of_the_threshold_it_shows(
 ) -> None:
     """Issue 14: after 'report --dup-threshold 0.99', info showed the new threshold, old count."""
     idx = tmp_path / "idx"
-    code, _, err = _cli("build", str(families), "--index", str(idx), "--backbone", "fake", "-q")
-    assert code == 0, err
+    build_fake_index(families, idx)
     before = _stored_analysis(idx)
     assert before["duplicate_groups"] == 1  # blue-2 and blue-3 (cosine 0.9992)
     out = str(tmp_path / "r.html")
     counts = {}
     for t in ("1.0", "0.5", "0.85"):
-        code, done, err = _cli("report", "--index", str(idx), "--out", out, "--dup-threshold", t)
+        code, done, err = cli("report", "--index", str(idx), "--out", out, "--dup-threshold", t)
         assert code == 0, err
-        code, done, err = _cli("report", "--index", str(idx), "--out", out, "--json")
+        code, done, err = cli("report", "--index", str(idx), "--out", out, "--json")
         assert code == 0, err
         summary = json.loads(done)
         assert summary["reused_analysis"]  # clusters and map kept: only the groups were redone
         stored = _stored_analysis(idx)
-        code, dups, err = _cli("duplicates", "--index", str(idx), "--json")
+        code, dups, err = cli("duplicates", "--index", str(idx), "--json")
         assert code == 0, err
         shown = json.loads(dups)
         assert stored["dup_threshold"] == shown["threshold"] == float(t)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import multiprocessing
 import re
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from explorer.store.folder import lock_index
 from explorer.store.index import Index
 from explorer.store.manifest import seal_manifest
 from explorer.store.records import ImageRecord, IndexData, SkipRecord
+from tests.helpers import lock_held_elsewhere
 
 PACKAGE = Path(__file__).resolve().parents[1] / "explorer"
 
@@ -109,36 +109,17 @@ def test_atomic_write_removes_temp_on_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def _hold_lock(
-    path: str, ready: multiprocessing.synchronize.Event, done: multiprocessing.synchronize.Event
-) -> None:
-    with lock_index(Path(path), command="explorer build cats"):
-        ready.set()
-        done.wait(10)
-
-
 def test_second_writer_fails_fast_naming_holder(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
-    ready, done = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_hold_lock, args=(str(tmp_path), ready, done))
-    proc.start()
-    try:
-        assert ready.wait(10)
-        with (
-            pytest.raises(IndexLockedError, match=rf"pid {proc.pid} \(explorer build cats"),
-            lock_index(tmp_path, command="explorer add"),
-        ):
-            pass
-    finally:
-        done.set()
-        proc.join(10)
+    with (
+        lock_held_elsewhere(tmp_path, command="explorer build cats") as proc,
+        pytest.raises(IndexLockedError, match=rf"pid {proc.pid} \(explorer build cats"),
+        lock_index(tmp_path, command="explorer add"),
+    ):
+        pass
     # a holder that died releases the lock: the next writer gets it
-    ready2, done2 = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_hold_lock, args=(str(tmp_path), ready2, done2))
-    proc.start()
-    assert ready2.wait(10)
-    proc.kill()
-    proc.join(10)
+    with lock_held_elsewhere(tmp_path, command="explorer build cats") as proc:
+        proc.kill()
+        proc.join(10)
     with lock_index(tmp_path, command="explorer add"):
         pass
 

@@ -6,7 +6,6 @@ killed deterministically with SIGKILL by the ``EXPLORER_FAULT`` hook.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import signal
@@ -24,7 +23,13 @@ from typer.testing import CliRunner
 from explorer.cli import app
 from explorer.store import commit as index_mod
 from explorer.store.index import Index
-from tests.helpers import FAMILIES, family_images, make_family_image, name_bytes
+from tests.helpers import (
+    FAMILIES,
+    family_images,
+    fill_disk_at_manifest,
+    make_family_image,
+    name_bytes,
+)
 
 N_IMAGES = 24
 
@@ -141,14 +146,7 @@ def test_disk_full_keeps_the_previous_index(
     assert runner.invoke(app, args).exit_code == 0
     generation = Index(index).manifest["generation"]
     make_family_image(photos / "new.png", FAMILIES["blue"], seed=5)
-    real = index_mod.atomic_write
-
-    def full(path: Path, write: object) -> None:
-        if path.name == "manifest.json":
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, write)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(index_mod, "atomic_write", full)
+    real = fill_disk_at_manifest(monkeypatch)
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "disk full" in result.stderr and "previous index is intact" in result.stderr

@@ -19,6 +19,20 @@ def _data(n: int = 60, d: int = 40, seed: int = 0) -> np.ndarray:
     return rng.normal(size=(n, d)).astype(np.float32)
 
 
+def _blobs(*, seed: int, n: int, d: int, centres: int, spread: float) -> np.ndarray:
+    """``n`` unit vectors around ``centres`` random centres (normal noise of sd ``spread``)."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(centres, d))
+    x = means[rng.integers(0, centres, size=n)] + rng.normal(scale=spread, size=(n, d))
+    return normalize(x.astype(np.float32))
+
+
+def _cosines(v: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The cosine of each row of ``v`` with each of its neighbours ``idx[row]`` (unit rows)."""
+    rows = np.arange(len(idx)).repeat(idx.shape[1])
+    return np.einsum("ij,ij->i", v[rows], v[idx.ravel()]).reshape(idx.shape)
+
+
 def test_projection_matches_sklearn_and_is_unit() -> None:
     from sklearn.decomposition import PCA
 
@@ -128,36 +142,28 @@ def test_neighbor_graph_is_exact_up_to_the_limit_then_approximate(
 @pytest.mark.slow  # pynndescent compiles its numba code on first use (about 40 s)
 def test_neighbor_graph_above_the_limit_finds_the_exact_neighbours() -> None:
     """The real NN-descent, forced by a low limit, against the exact graph: recall >= 0.9."""
-    rng = np.random.default_rng(4)
-    centres = rng.normal(size=(12, 48))
-    x = centres[rng.integers(0, 12, size=800)] + rng.normal(scale=0.8, size=(800, 48))
-    v = normalize(x.astype(np.float32))
+    v = _blobs(seed=4, n=800, d=48, centres=12, spread=0.8)
     exact, _ = neighbor_graph(v, k=10)
     approx, scores = neighbor_graph(v, k=10, exact_limit=100, seed=0)
     assert approx.shape == exact.shape == (800, 10)
     assert not np.any(approx == np.arange(800)[:, None])  # never itself
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)])
     assert recall >= 0.9, f"recall@10 {recall:.3f}"
-    found = approx >= 0
-    true = np.einsum("ij,ij->i", v[np.arange(800).repeat(10)], v[approx.ravel()]).reshape(800, 10)
-    assert np.allclose(scores[found], true[found], atol=1e-5)  # real cosines, best first
+    found = approx >= 0  # real cosines, best first
+    assert np.allclose(scores[found], _cosines(v, approx)[found], atol=1e-5)
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
 
 
 @pytest.mark.slow  # pynndescent compiles its numba code on first use (about 40 s)
 def test_approximate_graph_finds_nearly_all_exact_neighbours() -> None:
-    rng = np.random.default_rng(1)
-    centres = rng.normal(size=(30, 64))
-    x = centres[rng.integers(0, 30, size=3000)] + rng.normal(scale=0.9, size=(3000, 64))
-    v = normalize(x.astype(np.float32))
+    v = _blobs(seed=1, n=3000, d=64, centres=30, spread=0.9)
     v[7] = v[8]  # an identical pair: each must find the other, never itself
     ex_idx, _ = exact_neighbor_graph(v, k=15)
     idx, sc = approximate_neighbor_graph(v, k=15, seed=0)
     assert idx.shape == sc.shape == (3000, 15) and idx.dtype == np.int32
     assert np.all(idx >= 0) and not np.any(idx == np.arange(3000)[:, None])
     assert np.all(np.diff(sc, axis=1) <= 0)  # best first
-    true = np.einsum("ij,ij->i", v[np.arange(3000).repeat(15)], v[idx.ravel()]).reshape(idx.shape)
-    assert np.allclose(sc, true, atol=1e-5)  # scores are the real cosines
+    assert np.allclose(sc, _cosines(v, idx), atol=1e-5)  # scores are the real cosines
     assert idx[7, 0] == 8 and idx[8, 0] == 7
     recall5 = np.mean([len(set(a[:5]) & set(e[:5])) / 5 for a, e in zip(idx, ex_idx, strict=True)])
     assert recall5 >= 0.95, f"recall@5 {recall5:.3f}"

@@ -44,7 +44,13 @@ from explorer.store.quarantine import load as load_quarantine
 from explorer.store.records import Analysis, IndexData
 from explorer.store.tags import change_tags, load_tags
 from explorer.text import display_path
-from tests.helpers import FAMILIES, family_images, make_family_image
+from tests.helpers import (
+    FAMILIES,
+    family_images,
+    fill_disk_at_manifest,
+    lock_held_elsewhere,
+    make_family_image,
+)
 
 runner = CliRunner()
 
@@ -594,14 +600,7 @@ def test_disk_full_leaves_no_files_of_the_failed_generation(
     _, index = built
     data = _generation(index)
     before = sorted(p.name for p in index.iterdir())
-    real = commit.atomic_write
-
-    def full(path: Path, write: object) -> None:
-        if path.name == "manifest.json":
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, write)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(commit, "atomic_write", full)
+    fill_disk_at_manifest(monkeypatch)
     for _ in range(3):  # retries do not pile up
         with pytest.raises(OSError, match="previous index is intact"):
             save_index(index, data)
@@ -747,30 +746,14 @@ def test_verify_finds_an_analysis_of_more_rows_than_images(built: tuple[Path, Pa
     assert any("10 rows for 6 images" in p for p in Index(index).verify())
 
 
-def _hold(
-    path: str, ready: multiprocessing.synchronize.Event, done: multiprocessing.synchronize.Event
-) -> None:
-    with lock_index(Path(path), command="explorer build photos"):
-        ready.set()
-        done.wait(30)
-
-
 def test_catalogue_commands_meet_the_lock_before_working(built: tuple[Path, Path]) -> None:
     _, index = built
-    ctx = multiprocessing.get_context("fork")
-    ready, done = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold, args=(str(index), ready, done))
-    holder.start()
-    try:
-        assert ready.wait(10)
+    with lock_held_elsewhere(index, command="explorer build photos"):
         for command in (["duplicates"], ["clusters"], ["export"], ["report"]):
             started = time.monotonic()
             result = runner.invoke(app, [*command, "--index", str(index), "-q"])
             assert result.exit_code == 1 and "being written by" in " ".join(result.stderr.split())
             assert time.monotonic() - started < 5
-    finally:
-        done.set()
-        holder.join(10)
 
 
 class _StoppedFuture:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -36,6 +37,7 @@ from explorer.text import count
 
 if TYPE_CHECKING:
     from explorer.jobs.build import BuildSummary
+    from explorer.progress import Progress
 
 # what benchmarks/extract.py --compare vgg16,efficientnet-lite0 measures (docs/backbones.md)
 LITE0_SPEEDUP = "about 20x"
@@ -117,34 +119,34 @@ def build(
     # every parameter is checked before any work is done (the core checks the rest first)
     k = _parse_clusters(clusters)
     _check_dup_threshold(dup_threshold)
-    with progress_bars(quiet or as_json) as progress:
-        summary = run(
-            lambda: api.build(
-                folder,
-                index=index,
-                backbone=backbone,
-                weights=weights,
-                fresh=fresh,
-                n_components=components,
-                seed=seed,
-                clusters=k,
-                dup_threshold=dup_threshold,
-                write_report=write_report,
-                out=out,
-                checkpoint_every=checkpoint_every,
-                batch_size=batch_size,
-                engine=engine,
-                ray_address=ray_address,
-                workers=workers,
-                progress=progress,
-            ),
-            interrupted=(
-                "interrupted after extraction: the extracted images are checkpointed; run the "
-                "same command to resume"
-            ),
-        )
-    summary.total_seconds = time.perf_counter() - STARTED
-    _print_summary(summary, as_json=as_json, verb="Indexed")
+    _index_and_report(
+        lambda progress: api.build(
+            folder,
+            index=index,
+            backbone=backbone,
+            weights=weights,
+            fresh=fresh,
+            n_components=components,
+            seed=seed,
+            clusters=k,
+            dup_threshold=dup_threshold,
+            write_report=write_report,
+            out=out,
+            checkpoint_every=checkpoint_every,
+            batch_size=batch_size,
+            engine=engine,
+            ray_address=ray_address,
+            workers=workers,
+            progress=progress,
+        ),
+        interrupted=(
+            "interrupted after extraction: the extracted images are checkpointed; run the "
+            "same command to resume"
+        ),
+        verb="Indexed",
+        quiet=quiet,
+        as_json=as_json,
+    )
 
 
 @app.command(cls=Command)
@@ -164,21 +166,36 @@ def add(
     """
     setup_logging(quiet)
     weights = applicable_weights(ctx, weights, index, None)
+    _index_and_report(
+        lambda progress: api.add(
+            paths,
+            index=index,
+            weights=weights,
+            checkpoint_every=checkpoint_every,
+            batch_size=batch_size,
+            progress=progress,
+        ),
+        interrupted="interrupted after extraction: the index is unchanged; the extracted "
+        "images are checkpointed",
+        verb="Added",
+        quiet=quiet,
+        as_json=as_json,
+    )
+
+
+def _index_and_report(
+    job: Callable[[Progress], BuildSummary],
+    *,
+    interrupted: str,
+    verb: str,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Run ``build`` or ``add``'s core call with progress bars, then print its summary."""
     with progress_bars(quiet or as_json) as progress:
-        summary = run(
-            lambda: api.add(
-                paths,
-                index=index,
-                weights=weights,
-                checkpoint_every=checkpoint_every,
-                batch_size=batch_size,
-                progress=progress,
-            ),
-            interrupted="interrupted after extraction: the index is unchanged; the extracted "
-            "images are checkpointed",
-        )
+        summary = run(lambda: job(progress), interrupted=interrupted)
     summary.total_seconds = time.perf_counter() - STARTED
-    _print_summary(summary, as_json=as_json, verb="Added")
+    _print_summary(summary, as_json=as_json, verb=verb)
 
 
 def _duration(seconds: float) -> str:

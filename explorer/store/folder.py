@@ -213,13 +213,7 @@ def lock_index(path: Path, *, command: str) -> Iterator[None]:
     lock_path = path / LOCK
     fd = _open_lock(lock_path)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
-            raise IndexLockedError(
-                f"the index at {path} is being written by {holder}; wait for it to finish"
-            ) from None
+        _flock_or_fail(fd, fcntl.LOCK_EX, path)
         os.ftruncate(fd, 0)
         os.pwrite(
             fd, f"pid {os.getpid()} ({command}, since {time.strftime('%H:%M:%S')})".encode(), 0
@@ -243,16 +237,25 @@ def check_unlocked(path: Path) -> None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
-            raise IndexLockedError(
-                f"the index at {path} is being written by {holder}; wait for it to finish"
-            ) from None
+        _flock_or_fail(fd, fcntl.LOCK_SH, path)
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _flock_or_fail(fd: int, mode: int, path: Path) -> None:
+    """Take ``flock`` ``mode`` on the lock file ``fd`` without waiting.
+
+    Raises:
+        IndexLockedError: A writer holds it (named by what it wrote in the file).
+    """
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+        raise IndexLockedError(
+            f"the index at {path} is being written by {holder}; wait for it to finish"
+        ) from None
 
 
 def _open_lock(lock_path: Path) -> int:

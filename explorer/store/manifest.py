@@ -111,13 +111,7 @@ def _checker(hint: Any) -> Checker:
 
         return union
     if hint is bool:
-
-        def boolean(value: Any) -> Any:
-            if type(value) is not bool:
-                raise _Bad(f"expected true or false, found {value!r:.40}")
-            return value
-
-        return boolean
+        return _exactly(bool, "true or false")
     if hint is int:
 
         def integer(value: Any) -> Any:
@@ -139,13 +133,7 @@ def _checker(hint: Any) -> Checker:
 
         return number
     if hint is str:
-
-        def text(value: Any) -> Any:
-            if type(value) is not str:
-                raise _Bad(f"expected text, found {value!r:.40}")
-            return value
-
-        return text
+        return _exactly(str, "text")
     origin = typing.get_origin(hint)
     if origin in (list, tuple):
         args = typing.get_args(hint)
@@ -172,6 +160,17 @@ def _check(value: Any, hint: Any, where: str) -> Any:
         return _checker(hint)(value)
     except _Bad as exc:
         raise ValueError(f"{where}: {exc}") from None
+
+
+def _exactly(kind: type, what: str) -> Checker:
+    """A checker that passes a value of type ``kind`` itself (no subclass) and refuses others."""
+
+    def check(value: Any) -> Any:
+        if type(value) is not kind:
+            raise _Bad(f"expected {what}, found {value!r:.40}")
+        return value
+
+    return check
 
 
 _Plan = tuple[dict[str, Checker], frozenset[str]]
