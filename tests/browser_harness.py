@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from explorer.page.data import ReportData
@@ -234,6 +235,19 @@ def check_report_in_browser(
         finally:
             browser.close()
     return result
+
+
+def folded_neighbors(data: ReportData, i: int) -> list[int]:
+    """Image ``i``'s neighbours as the page lists them: byte-identical copies once, the first."""
+    copy_set = {j: k for k, s in enumerate(data.exact_copies or []) for j in s}
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for j in np.asarray(data.neighbors)[i].tolist():
+        key = ("copies", copy_set[j]) if j in copy_set else ("image", j)
+        if j >= 0 and key not in seen:
+            seen.add(key)
+            out.append(j)
+    return out
 
 
 def sample_data() -> ReportData:

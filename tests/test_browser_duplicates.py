@@ -46,7 +46,7 @@ def data() -> ReportData:
         duplicate_keepers=[g.members[0] for g in groups],
         duplicate_reasons=["4032×3024, sharpest"] + ["320×200, largest file"] * (len(groups) - 1),
         image_details=[f"{i}×10 · 1.0\u00a0kB · 2026-01-01" for i in range(n)],
-        exact_duplicates=[i in (5, n - 1) for i in range(n)],
+        exact_copies=[[5, n - 1]],
     )
 
 
@@ -95,3 +95,32 @@ def test_exact_copies_fold_into_one_chip(page: Any, data: ReportData) -> None:
     assert len(shown) == len(set(shown))
     chip = page.locator("#pin .nbr").first.locator(".tag.copies")
     assert chip.text_content() == "+1 exact copy"
+
+
+def test_copies_fold_inside_a_group_of_near_duplicates(data: ReportData, tmp_path: Path) -> None:
+    """Byte-identical twins in a mixed group (with a resized copy of theirs) still fold."""
+    from browser_harness import browser_page
+
+    n = len(data.paths)
+    mixed = DuplicateGroup(
+        members=[5, 6, n - 1], pairs=[(5, 6, 0.9), (5, n - 1, 1.0), (6, n - 1, 0.9)]
+    )
+    rest = [g for g in data.duplicate_groups if not ({5, 6, n - 1} & set(g.members))]
+    variant = replace(
+        data,
+        duplicate_groups=[mixed, *rest],
+        duplicate_keepers=[5, *(g.members[0] for g in rest)],
+        duplicate_reasons=None,
+    )
+    with browser_page(write_report(variant, tmp_path / "mixed.html")) as page:
+        page.evaluate("ExplorerApp.pin(0)")
+        page.wait_for_function("document.querySelectorAll('#pin .nbr').length > 0")
+        shown = page.eval_on_selector_all("#pin .nbr", "bs => bs.map(b => Number(b.dataset.index))")
+        assert 5 in shown and n - 1 not in shown
+        assert page.locator("#pin .nbr").first.locator(".tag.copies").text_content() == (
+            "+1 exact copy"
+        )
+        head = page.locator("#dup-list .dup").first.locator(".dup-head").text_content()
+        assert "exact copies" not in head  # a group of near-duplicates, twins marked inside
+        badges = page.locator("#dup-list .dup").first.locator(".exact")
+        assert badges.count() == 2

@@ -46,6 +46,12 @@ def test_the_whole_map_fits_the_window(
         assert legend["x"] >= mapbox["x"] + mapbox["width"] - 1
     else:
         assert legend["y"] >= mapbox["y"] + mapbox["height"] - 1
+    # cluster 0 opens the list, in its first cell (the hidden tag entry takes none)
+    first = page.locator("#legend button[data-cluster='0']").bounding_box()
+    assert abs(first["x"] - legend["x"]) <= 2 and abs(first["y"] - legend["y"]) <= 2, (
+        first,
+        legend,
+    )
     SHOTS.mkdir(exist_ok=True)
     page.evaluate("ExplorerApp.pin(3)")
     page.wait_for_timeout(100)

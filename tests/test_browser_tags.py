@@ -140,7 +140,7 @@ def test_search_matches_tags(page: Any) -> None:
 
 def test_duplicate_badges_and_histogram(page: Any, report_data: ReportData) -> None:
     keepers = report_data.duplicate_keepers or []
-    exact = report_data.exact_duplicates or []
+    exact = {i for s in report_data.exact_copies or [] for i in s}
     groups = report_data.duplicate_groups
     members = [i for g in groups for i in g.members]
     page.locator("#dup-list").scroll_into_view_if_needed()
@@ -157,7 +157,7 @@ def test_duplicate_badges_and_histogram(page: Any, report_data: ReportData) -> N
     assert page.locator("#dup-list .badge .keep").count() == len(groups)
     assert page.eval_on_selector_all(
         "#dup-list .dup-member:has(.badge .exact)", "fs => fs.map(f => Number(f.dataset.index))"
-    ) == sorted((i for i in members if exact[i]), key=lambda i: i not in keepers)
+    ) == sorted((i for i in members if i in exact), key=lambda i: i not in keepers)
     # The histogram is drawn: one visible bar per threshold with pairs, and the cut.
     hist = report_data.duplicate_histogram or []
     bars = page.eval_on_selector_all(
@@ -195,7 +195,7 @@ def test_report_without_tags_or_histogram(report_data: ReportData, tmp_path: Pat
     plain = replace(
         report_data,
         tags=None,
-        exact_duplicates=None,
+        exact_copies=None,
         duplicate_keepers=None,
         duplicate_histogram=None,
         dup_threshold=None,

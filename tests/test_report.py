@@ -150,7 +150,7 @@ def make_report_data(
     return replace(
         data,
         tags=[sorted(t) for t in tags],
-        exact_duplicates=[i in (5, n - 1) for i in range(n)],
+        exact_copies=[[5, n - 1]],
         duplicate_keepers=[g.members[-1] for g in groups],
         duplicate_histogram=pair_histogram(top, top_scores),
         dup_threshold=DUP_THRESHOLD,
@@ -268,7 +268,7 @@ def test_tags_and_duplicate_fields_are_serialised(
     assert [t["name"] for t in payload["tags"]] == expected  # type: ignore[attr-defined]
     for entry in payload["tags"]:  # type: ignore[attr-defined]
         assert entry["m"] == [i for i in range(n) if entry["name"] in tags[i]]
-    assert payload["exact"] == [5, n - 1]
+    assert payload["copies"] == [[5, n - 1]]
     dups = payload["dups"]
     assert isinstance(dups, list) and len(dups) == len(report_data.duplicate_groups) == 1
     assert [g["keep"] for g in dups] == report_data.duplicate_keepers == [n - 1]
@@ -319,7 +319,7 @@ def test_optional_fields_may_be_left_out(tmp_path: Path) -> None:
     assert data.tags is None and data.duplicate_histogram is None
     text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
     payload = page_data(text)
-    assert payload["tags"] == [] and payload["exact"] == [] and payload["dup_threshold"] is None
+    assert payload["tags"] == [] and payload["copies"] == [] and payload["dup_threshold"] is None
     assert all(g["keep"] == -1 for g in payload["dups"])  # type: ignore[attr-defined]
     assert 'id="dup-hist"' not in text
     assert '<label class="color-by" id="color-by-box" hidden>' in text  # shown by the script

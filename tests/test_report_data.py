@@ -47,7 +47,9 @@ def test_inconsistent_data_is_rejected(
         (lambda d: {"tags": d.tags[:-1]}, "tags"),
         (lambda d: {"tags": ["warm"] * len(d.paths)}, "tags"),
         (lambda d: {"tags": [[1]] * len(d.paths)}, "tags"),
-        (lambda d: {"exact_duplicates": [*d.exact_duplicates, False]}, "exact_duplicates"),
+        (lambda d: {"exact_copies": [[0]]}, "exact_copies"),  # one row is no copy
+        (lambda d: {"exact_copies": [[0, 1], [1, 2]]}, "exact_copies"),  # a row in two sets
+        (lambda d: {"exact_copies": [[0, len(d.paths)]]}, "exact_copies"),  # out of range
         (lambda d: {"duplicate_keepers": []}, "duplicate_keepers"),
         (lambda d: {"duplicate_keepers": [0]}, "duplicate_keepers"),  # not a member
         (lambda d: {"duplicate_histogram": [(0.9, 1), (0.8, 2)]}, "duplicate_histogram"),

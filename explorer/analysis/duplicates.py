@@ -235,19 +235,19 @@ def row_norms(features: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
     return out
 
 
-def _exact_groups(hashes: Sequence[str]) -> list[DuplicateGroup]:
-    """One exact group per content hash held by two or more images."""
+def same_bytes(hashes: Sequence[str]) -> list[list[int]]:
+    """Rows that hold byte-identical files: one sorted list per content hash held twice or more."""
     by_hash: dict[str, list[int]] = {}
     for idx, h in enumerate(hashes):
         by_hash.setdefault(h, []).append(idx)
+    return [m for m in by_hash.values() if len(m) >= 2]
+
+
+def _exact_groups(hashes: Sequence[str]) -> list[DuplicateGroup]:
+    """One exact group per content hash held by two or more images."""
     return [
-        DuplicateGroup(
-            members=m,
-            pairs=[(m[0], other, 1.0) for other in m[1:]],
-            exact=True,
-        )
-        for m in by_hash.values()
-        if len(m) >= 2
+        DuplicateGroup(members=m, pairs=[(m[0], other, 1.0) for other in m[1:]], exact=True)
+        for m in same_bytes(hashes)
     ]
 
 

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,7 +138,7 @@ def _write(done: Refreshed, page: Path, *, progress: Progress) -> tuple[Path, li
     """Gather what the page shows from the index and its current analysis, and write it."""
     from explorer.analysis.calibration import histogram, pairs_near
     from explorer.analysis.clustering import cluster_guesses, cluster_names, representatives
-    from explorer.analysis.duplicates import duplicate_scores, near_duplicate_groups
+    from explorer.analysis.duplicates import duplicate_scores, near_duplicate_groups, same_bytes
     from explorer.analysis.keepers import keeper_sets
     from explorer.inputs.capture import describe, facets
     from explorer.page.data import ReportData
@@ -153,7 +152,6 @@ def _write(done: Refreshed, page: Path, *, progress: Progress) -> tuple[Path, li
     groups = near_duplicate_groups(index, analysis.neighbors, analysis.scores, threshold=threshold)
     sets = keeper_sets(records, groups)
     dup_scores = duplicate_scores(index, analysis.neighbors)
-    copies = Counter(hashes)
     clustering = info.clustering(analysis)
     k = clustering.k
     classes = index.classes()
@@ -182,7 +180,7 @@ def _write(done: Refreshed, page: Path, *, progress: Progress) -> tuple[Path, li
             "Duplicates": f"cosine ≥ {threshold:g}",
         },
         tags=[tags.get(r.path, []) for r in records],
-        exact_duplicates=[copies[h] > 1 for h in hashes],
+        exact_copies=same_bytes(hashes),
         duplicate_keepers=[s.members[0].row for s in sets],
         duplicate_reasons=[s.reason for s in sets],
         image_details=_details(records, {i for g in groups for i in g.members}),

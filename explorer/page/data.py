@@ -38,8 +38,9 @@ class ReportData:
             (untrusted text: escaped when shown).
         summary: Extra facts for the header, e.g. ``{"Backbone": "VGG16 fc2"}``.
         tags: Optional per image, the tags people gave it (untrusted text).
-        exact_duplicates: Optional per image, whether it is byte-identical to
-            another indexed image.
+        exact_copies: Optional sets of rows whose files hold the same bytes (two
+            or more rows each, no row in two sets): each is one picture, listed
+            once in a neighbour list and marked "exact copy".
         duplicate_keepers: Optional per duplicate group (same order as
             ``duplicate_groups``), the image suggested to keep; one of its members.
         duplicate_histogram: Optional ``(threshold, pairs)`` with the number of
@@ -81,7 +82,7 @@ class ReportData:
     cluster_names: list[str] | None = None
     summary: dict[str, str] = field(default_factory=dict)
     tags: list[list[str]] | None = None
-    exact_duplicates: list[bool] | None = None
+    exact_copies: list[list[int]] | None = None
     duplicate_keepers: list[int] | None = None
     duplicate_histogram: list[tuple[float, int]] | None = None
     dup_threshold: float | None = None
@@ -150,8 +151,17 @@ def _validate_extras(data: ReportData, n: int) -> None:
         or any(isinstance(ts, str) or not all(isinstance(t, str) for t in ts) for ts in data.tags)
     ):
         raise ValueError(f"data.tags must hold one list of strings per image ({n})")
-    if data.exact_duplicates is not None and len(data.exact_duplicates) != n:
-        raise ValueError(f"data.exact_duplicates must hold one flag per image ({n})")
+    if data.exact_copies is not None:
+        rows = [i for s in data.exact_copies for i in s]
+        if (
+            any(len(s) < 2 for s in data.exact_copies)
+            or len(set(rows)) != len(rows)
+            or any(not 0 <= i < n for i in rows)
+        ):
+            raise ValueError(
+                f"data.exact_copies must be sets of two or more distinct rows below {n}, "
+                "no row in two sets"
+            )
     if data.captions is not None and len(data.captions) != n:
         raise ValueError(f"data.captions must hold one line per image ({n})")
     for name, values in (data.facets or {}).items():

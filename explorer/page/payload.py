@@ -96,7 +96,7 @@ def payload(
         ],
         "details": [clean_surrogates(t) for t in data.image_details or []],
         "bytes": [int(b) for b in data.file_sizes or []],
-        "exact": [i for i, e in enumerate(data.exact_duplicates or []) if e],
+        "copies": [[int(i) for i in s] for s in data.exact_copies or []],
         "tags": _tag_payload(data.tags),
         "captions": [clean_surrogates(c) for c in data.captions] if data.captions else [],
         "facets": _facet_payload(data.facets),

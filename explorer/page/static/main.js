@@ -32,12 +32,12 @@
     a.fig.y_range.connect(a.fig.y_range.change, EX.onRange);
     D.dupOf = new Int32Array(N).fill(-1);
     D.dups.forEach(function (g, k) { g.m.forEach(function (i) { D.dupOf[i] = k; }); });
+    // byte-identical files: one picture (folded in neighbour lists, marked "exact copy")
     D.copyOf = new Int32Array(N).fill(-1);
-    D.dups.forEach(function (g, k) {
-      if (g.x) { g.m.forEach(function (i) { D.copyOf[i] = k; }); }
-    });
     D.isExact = new Uint8Array(N);
-    D.exact.forEach(function (i) { D.isExact[i] = 1; });
+    D.copies.forEach(function (s, k) {
+      s.forEach(function (i) { D.copyOf[i] = k; D.isExact[i] = 1; });
+    });
     D.facets = D.facets || [];
     D.sets = D.tags.slice();
     D.facets.forEach(function (f) { f.start = D.sets.length; D.sets = D.sets.concat(f.values); });
