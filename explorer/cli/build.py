@@ -241,7 +241,7 @@ def _print_summary(summary: BuildSummary, *, as_json: bool, verb: str) -> None:
     lines.append(f"  index: {shown(summary.index)}")
     if summary.report:
         lines.append(
-            f"  clusters: {summary.clusters} · near-duplicate groups: {summary.duplicate_groups}"
+            f"  clusters: {summary.clusters} · duplicate groups: {summary.duplicate_groups}"
         )
         if summary.clusters_changed:
             lines.append(f"  note: {summary.clusters_changed}")

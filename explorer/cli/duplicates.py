@@ -176,10 +176,11 @@ def _group_json(s: DuplicateSet) -> dict[str, object]:
 def _print_groups(sets: list[DuplicateSet], *, threshold: float, images: int) -> None:
     """The groups as a table: each member's action, size, date, score, name and folder."""
     extra = sum(len(s.members) - 1 for s in sets)
+    exact = sum(s.exact for s in sets)
     typer.echo(
-        f"{count(len(sets), 'group')} of near-duplicates (cosine ≥ {threshold:g}) among "
-        f"{count(images, 'image')}; {count(extra, 'image')} could go (review them; "
-        "explorer deletes nothing)."
+        f"{count(len(sets), 'group')} of duplicates among {count(images, 'image')} "
+        f"({exact} of exact copies only; near-duplicates at cosine ≥ {threshold:g}); "
+        f"{count(extra, 'image')} could go (review them; explorer deletes nothing)."
     )
     for s in sets:
         big = len(s.members) > 5 and not s.exact

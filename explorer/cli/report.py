@@ -69,7 +69,7 @@ def report(
         return
     typer.echo(
         f"Report of {count(done.images, 'image')}, {count(done.clusters, 'cluster')} "
-        f"({done.cluster_method}), {count(done.duplicate_groups, 'near-duplicate group')}, "
+        f"({done.cluster_method}), {count(done.duplicate_groups, 'duplicate group')}, "
         f"in {done.seconds:.1f} s:\n  {shown(done.path)}"
     )
 

@@ -170,7 +170,7 @@ def _page_variables(data: ReportData, k: int, page_data: dict[str, Any]) -> dict
 
 def _header(data: ReportData, k: int, n_dups: int) -> dict[str, Any]:
     """What ``header.html.j2`` shows; all text, escaped by the template."""
-    counts = ((len(data.paths), "image"), (k, "cluster"), (n_dups, "near-duplicate group"))
+    counts = ((len(data.paths), "image"), (k, "cluster"), (n_dups, "duplicate group"))
     return {
         "title": clean_surrogates(data.title),
         "root": clean_surrogates(data.root),
